@@ -1,0 +1,36 @@
+//! How much scratch a forward pass needs. The caller owns the memory; these functions are exact
+//! and `const`, so firmware can size a static buffer at compile time.
+
+use crate::Config;
+
+/// Columns of the feed-forward inner layer computed at a time: the FFN never holds a full
+/// `seq x intermediate` activation.
+pub const FFN_TILE: usize = 64;
+/// Keys scored at a time by the streaming (online-softmax) attention.
+pub const ATTN_BLOCK: usize = 64;
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `f32` elements of scratch for a forward pass of `seq_len` tokens, heads included:
+/// the hidden states, query, key, value and context (`5 x seq_len x hidden`), one FFN tile
+/// (`seq_len x min(64, intermediate)`), one block of attention scores, a head-sized accumulator,
+/// and two hidden-sized vectors for the heads.
+pub const fn scratch_len(cfg: &Config, seq_len: usize) -> usize {
+    let h = cfg.hidden_size;
+    5 * seq_len * h
+        + seq_len * min(FFN_TILE, cfg.intermediate_size)
+        + ATTN_BLOCK
+        + cfg.hidden_size / cfg.num_heads
+        + 2 * h
+}
+
+/// Bytes of scratch for a forward pass of `seq_len` tokens: `4 * scratch_len`.
+pub const fn scratch_bytes(cfg: &Config, seq_len: usize) -> usize {
+    4 * scratch_len(cfg, seq_len)
+}

@@ -1,0 +1,154 @@
+//! Allocation-free vocabulary: id -> text through an offsets array, text -> id through the
+//! open-addressing index the exporter built (see `docs/FORMAT.md`, "Vocabulary").
+
+use crate::LoadError;
+
+const EMPTY: u32 = u32::MAX;
+const FNV_OFFSET: u32 = 0x811C_9DC5;
+const FNV_PRIME: u32 = 0x0100_0193;
+const CONTINUATION_SEED: u32 = 0x9E37_79B9;
+
+/// The lookup hash of the format: FNV-1a over the key bytes, seeded differently for `##`
+/// continuation pieces so that `"##ing"` is found from `"ing"` without building a string.
+pub fn vocab_hash(key: &[u8], continuation: bool) -> u32 {
+    let mut h = if continuation {
+        FNV_OFFSET ^ CONTINUATION_SEED
+    } else {
+        FNV_OFFSET
+    };
+    for &b in key {
+        h ^= b as u32;
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// A validated view of the VOCAB section.
+#[derive(Clone, Copy, Debug)]
+pub struct Vocab<'a> {
+    offsets: &'a [u8],
+    index: &'a [u8],
+    pool: &'a [u8],
+    count: usize,
+    mask: usize,
+}
+
+fn read_u32(bytes: &[u8], i: usize) -> u32 {
+    // Callers index within validated bounds; a miss reads as EMPTY rather than panicking.
+    match bytes.get(i * 4..i * 4 + 4) {
+        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        None => EMPTY,
+    }
+}
+
+impl<'a> Vocab<'a> {
+    pub(crate) fn parse(section: &'a [u8], expected_count: usize) -> Result<Self, LoadError> {
+        let bad = LoadError::BadVocab;
+        if section.len() < 8 {
+            return Err(bad("section shorter than its header"));
+        }
+        let count = read_u32(section, 0) as usize;
+        let capacity = read_u32(section, 1) as usize;
+        if count != expected_count {
+            return Err(bad("count differs from vocab_size"));
+        }
+        if !capacity.is_power_of_two() || capacity <= count {
+            return Err(bad("index capacity must be a power of two above count"));
+        }
+        let off_end = count
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(4))
+            .and_then(|n| n.checked_add(8))
+            .ok_or(bad("offsets overflow"))?;
+        let idx_end = capacity
+            .checked_mul(4)
+            .and_then(|n| n.checked_add(off_end))
+            .ok_or(bad("index overflow"))?;
+        if idx_end > section.len() {
+            return Err(bad("offsets or index past the section end"));
+        }
+        let offsets = &section[8..off_end];
+        let index = &section[off_end..idx_end];
+        let pool = &section[idx_end..];
+        let mut prev = 0u32;
+        for i in 0..=count {
+            let o = read_u32(offsets, i);
+            if o < prev || o as usize > pool.len() {
+                return Err(bad("token offsets not non-decreasing within the pool"));
+            }
+            if i > 0 && core::str::from_utf8(&pool[prev as usize..o as usize]).is_err() {
+                return Err(bad("token is not UTF-8"));
+            }
+            prev = o;
+        }
+        for slot in 0..capacity {
+            let id = read_u32(index, slot);
+            if id != EMPTY && id as usize >= count {
+                return Err(bad("index slot names an id past the vocabulary"));
+            }
+        }
+        Ok(Vocab {
+            offsets,
+            index,
+            pool,
+            count,
+            mask: capacity - 1,
+        })
+    }
+
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the vocabulary is empty (never true for a loaded model).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Text of token `id` (`"##ing"` for a continuation piece), or `None` past the end.
+    pub fn token(&self, id: u32) -> Option<&'a str> {
+        let i = id as usize;
+        if i >= self.count {
+            return None;
+        }
+        let start = read_u32(self.offsets, i) as usize;
+        let end = read_u32(self.offsets, i + 1) as usize;
+        self.pool
+            .get(start..end)
+            .and_then(|b| core::str::from_utf8(b).ok())
+    }
+
+    /// Id of `piece`; with `continuation`, of `"##" + piece`.
+    pub fn lookup(&self, piece: &str, continuation: bool) -> Option<u32> {
+        let key = piece.as_bytes();
+        let mut slot = vocab_hash(key, continuation) as usize & self.mask;
+        for _ in 0..=self.mask {
+            let id = read_u32(self.index, slot);
+            if id == EMPTY {
+                return None;
+            }
+            if let Some(text) = self.token(id) {
+                let t = text.as_bytes();
+                let hit = if continuation {
+                    t.len() > 2 && t.starts_with(b"##") && &t[2..] == key
+                } else {
+                    t == key
+                };
+                if hit {
+                    return Some(id);
+                }
+            }
+            slot = (slot + 1) & self.mask;
+        }
+        None
+    }
+
+    /// Id of a whole token text as written in `vocab.txt` (`"##ing"` finds the continuation).
+    pub fn id(&self, token: &str) -> Option<u32> {
+        match token.strip_prefix("##") {
+            Some(rest) if !rest.is_empty() => self.lookup(rest, true),
+            _ => self.lookup(token, false),
+        }
+    }
+}
