@@ -1,0 +1,3 @@
+//! picobert-trainer: host-side tooling for picobert (library half of the `picobert` binary).
+
+pub mod hf;
