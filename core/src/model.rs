@@ -82,7 +82,10 @@ impl<'a> Model<'a> {
 
         let vs = find(SectionKind::Vocab).ok_or(LoadError::BadSection("no VOCAB section"))?;
         let vocab_bytes = section_bytes(vs).ok_or(LoadError::BadSection("VOCAB out of bounds"))?;
-        let vocab = Vocab::parse(vocab_bytes, config.vocab_size)?;
+        let vocab = Vocab::from_bytes(vocab_bytes)?;
+        if vocab.len() != config.vocab_size {
+            return Err(LoadError::BadVocab("count differs from vocab_size"));
+        }
 
         let strings = match find(SectionKind::Strings) {
             Some(s) => section_bytes(s).ok_or(LoadError::BadSection("STRINGS out of bounds"))?,

@@ -42,16 +42,15 @@ fn read_u32(bytes: &[u8], i: usize) -> u32 {
 }
 
 impl<'a> Vocab<'a> {
-    pub(crate) fn parse(section: &'a [u8], expected_count: usize) -> Result<Self, LoadError> {
+    /// Validates a VOCAB section (as the exporter writes it) and borrows it. Hosts use this to
+    /// tokenize with a `vocab.txt` without a whole blob.
+    pub fn from_bytes(section: &'a [u8]) -> Result<Self, LoadError> {
         let bad = LoadError::BadVocab;
         if section.len() < 8 {
             return Err(bad("section shorter than its header"));
         }
         let count = read_u32(section, 0) as usize;
         let capacity = read_u32(section, 1) as usize;
-        if count != expected_count {
-            return Err(bad("count differs from vocab_size"));
-        }
         if !capacity.is_power_of_two() || capacity <= count {
             return Err(bad("index capacity must be a power of two above count"));
         }

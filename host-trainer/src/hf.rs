@@ -105,7 +105,8 @@ impl HfConfig {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let cfg: HfConfig = serde_json::from_str(&text)
             .map_err(|e| format!("{}: not a BERT config.json: {e}", path.display()))?;
-        cfg.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        cfg.check()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(cfg)
     }
 
@@ -178,7 +179,13 @@ impl HfConfig {
                 .map(|(i, l)| (i.to_string(), l.clone()))
                 .collect(),
         );
-        self.label2id = Some(labels.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect());
+        self.label2id = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.clone(), i))
+                .collect(),
+        );
     }
 
     pub fn to_core(&self) -> picobert::Config {
@@ -219,8 +226,11 @@ impl HfTokenizerConfig {
 
 /// Reads `vocab.txt`: one token per line, id = line number.
 pub fn read_vocab(path: &Path) -> Result<Vec<String>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     // transformers' load_vocab strips the trailing newline only; keep interior spaces.
-    Ok(text.lines().map(|l| l.trim_end_matches('\r').to_string()).collect())
+    Ok(text
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect())
 }
