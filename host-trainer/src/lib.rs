@@ -1,4 +1,9 @@
 //! picobert-trainer: host-side tooling for picobert (library half of the `picobert` binary).
 
 pub mod blob;
+pub mod cmd_forward;
+pub mod cmd_import;
+pub mod cmd_inspect;
+pub mod fsutil;
 pub mod hf;
+pub mod import;

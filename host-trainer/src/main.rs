@@ -1,6 +1,7 @@
-//! `picobert`: the host tool. Each subcommand lives in its own module.
+//! `picobert`: the host tool. Each subcommand lives in its own module of the library.
 
 use clap::{Parser, Subcommand};
+use picobert_trainer::*;
 
 #[derive(Parser)]
 #[command(
@@ -14,11 +15,22 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Convert a Hugging Face BERT directory into a picobert blob.
+    Import(cmd_import::Args),
+    /// Describe a blob: header, config, tensors, heads, scratch sizes.
+    Inspect(cmd_inspect::Args),
+    /// Run the core on a batch in transformers' JSON layout; write transformers' outputs.
+    Forward(cmd_forward::Args),
+}
 
 fn main() {
     let cli = Cli::parse();
-    let result: Result<(), String> = match cli.command {};
+    let result = match cli.command {
+        Command::Import(a) => cmd_import::run(a),
+        Command::Inspect(a) => cmd_inspect::run(a),
+        Command::Forward(a) => cmd_forward::run(a),
+    };
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);

@@ -1,5 +1,9 @@
-//! Writing blobs (`docs/FORMAT.md`).
+//! Writing and reading blobs (`docs/FORMAT.md`).
 
+mod aligned;
 mod vocab;
+mod writer;
 
+pub use aligned::{load_blob, AlignedBytes};
 pub use vocab::vocab_section;
+pub use writer::{BlobModel, HeadSpec, Tensor, TensorData};
