@@ -1,84 +1,155 @@
-//! Compute kernels over flat slices. Each function here is the scalar reference: it defines the
-//! result (including the order of floating-point accumulation) that any SIMD version must
-//! reproduce within the tolerance `docs/DESIGN.md` states.
+//! Compute kernels over flat slices.
+//!
+//! [`reference`] holds the scalar definition of every kernel. The public functions here dispatch
+//! to the best SIMD backend compiled in (cargo features `simd-avx2`, `simd-avx512`, `simd-neon`,
+//! `simd-wasm`, `simd-dsp`) that the CPU supports, and fall back to the reference otherwise. The
+//! int8 kernels are bit-exact with the reference on every backend; float kernels agree within the
+//! tolerance `docs/DESIGN.md` ("Quantization") states.
+
+mod quant;
+pub mod reference;
+
+#[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]
+mod avx2;
+#[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+mod avx512;
+#[cfg(all(feature = "simd-dsp", target_arch = "arm"))]
+mod dsp;
+#[cfg(all(feature = "simd-neon", target_arch = "aarch64"))]
+mod neon;
+#[cfg(all(
+    feature = "simd-wasm",
+    target_arch = "wasm32",
+    target_feature = "simd128"
+))]
+mod wasm;
+
+#[cfg(test)]
+mod tests;
+
+pub use quant::{quant_bytes, quantize_rows, QuantizedRows, PANEL_ROWS};
+pub use reference::{dot, dot_f16, dot_i8, LANES};
 
 use crate::tensor::{Matrix, Weights};
+#[cfg(any(
+    all(
+        any(feature = "simd-avx2", feature = "simd-avx512"),
+        target_arch = "x86_64"
+    ),
+    all(feature = "simd-neon", target_arch = "aarch64"),
+    all(
+        feature = "simd-wasm",
+        target_arch = "wasm32",
+        target_feature = "simd128"
+    )
+))]
 use half::f16;
 
-/// Lanes of the reference dot product: partial sums `acc[i % LANES]`, then a fixed pairwise
-/// reduction. Eight lanes let the compiler keep the loop in vector registers without reordering.
-pub const LANES: usize = 8;
-
-fn reduce(acc: [f32; LANES]) -> f32 {
-    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+/// Float weight elements as the SIMD backends see them.
+#[cfg(any(
+    all(
+        any(feature = "simd-avx2", feature = "simd-avx512"),
+        target_arch = "x86_64"
+    ),
+    all(feature = "simd-neon", target_arch = "aarch64"),
+    all(
+        feature = "simd-wasm",
+        target_arch = "wasm32",
+        target_feature = "simd128"
+    )
+))]
+#[derive(Clone, Copy)]
+enum FloatData<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
 }
 
-/// `sum(a[i] * b[i])` over the shorter of the two.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cb = b.chunks_exact(LANES);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
+/// A float weight matrix: `rows x cols`, row `r` at `r * stride`, every row in bounds.
+#[cfg(any(
+    all(
+        any(feature = "simd-avx2", feature = "simd-avx512"),
+        target_arch = "x86_64"
+    ),
+    all(feature = "simd-neon", target_arch = "aarch64"),
+    all(
+        feature = "simd-wasm",
+        target_arch = "wasm32",
+        target_feature = "simd128"
+    )
+))]
+#[derive(Clone, Copy)]
+struct FloatWeights<'a> {
+    data: FloatData<'a>,
+    rows: usize,
+    cols: usize,
+    stride: usize,
+}
+
+/// The instruction set the kernels run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Portable scalar code ([`reference`]).
+    Scalar,
+    /// x86-64 AVX2 + FMA + F16C.
+    Avx2,
+    /// x86-64 AVX-512F/BW + VNNI.
+    Avx512,
+    /// aarch64 NEON (int8 through `sdot`, which needs the dotprod extension).
+    Neon,
+    /// WebAssembly simd128.
+    Wasm,
+    /// Cortex-M DSP extension (int8 through `SMLAD`).
+    Dsp,
+}
+
+impl Backend {
+    /// Lowercase name, as benchmarks print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Scalar => "scalar",
+            Backend::Avx2 => "avx2",
+            Backend::Avx512 => "avx512",
+            Backend::Neon => "neon",
+            Backend::Wasm => "wasm-simd128",
+            Backend::Dsp => "dsp",
         }
     }
-    for (l, (x, y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
-        acc[l] += x * y;
-    }
-    reduce(acc)
 }
 
-/// `sum(a[i] * b[i])` with `b` in f16, widened exactly to f32.
-pub fn dot_f16(a: &[f32], b: &[f16]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cb = b.chunks_exact(LANES);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l].to_f32();
-        }
+/// The backend the kernels use on this CPU: the best compiled-in one it supports. With the
+/// `std` feature the CPU is asked at run time; without it, only instructions the compile target
+/// guarantees (`-C target-feature`) are used.
+#[allow(unreachable_code)]
+pub fn backend() -> Backend {
+    #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+    if avx512::available() {
+        return Backend::Avx512;
     }
-    for (l, (x, y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
-        acc[l] += x * y.to_f32();
+    #[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]
+    if avx2::available() {
+        return Backend::Avx2;
     }
-    reduce(acc)
+    #[cfg(all(feature = "simd-neon", target_arch = "aarch64"))]
+    return Backend::Neon;
+    #[cfg(all(
+        feature = "simd-wasm",
+        target_arch = "wasm32",
+        target_feature = "simd128"
+    ))]
+    return Backend::Wasm;
+    #[cfg(all(feature = "simd-dsp", target_arch = "arm"))]
+    return Backend::Dsp;
+    Backend::Scalar
 }
 
-/// `sum(a[i] * q[i])` with int8 weights; the caller applies the row scale.
-pub fn dot_i8(a: &[f32], q: &[i8]) -> f32 {
-    let n = a.len().min(q.len());
-    let (a, q) = (&a[..n], &q[..n]);
-    let mut acc = [0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cq = q.chunks_exact(LANES);
-    for (x, y) in (&mut ca).zip(&mut cq) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l] as f32;
-        }
-    }
-    for (l, (x, y)) in ca.remainder().iter().zip(cq.remainder()).enumerate() {
-        acc[l] += x * *y as f32;
-    }
-    reduce(acc)
-}
-
-/// Dot product of `x` with row `r` of `w`.
-fn row_dot(x: &[f32], w: &Matrix, r: usize) -> f32 {
-    let span = r * w.stride..r * w.stride + w.cols;
-    match w.w {
-        Weights::F32(m) => dot(x, &m[span]),
-        Weights::F16(m) => dot_f16(x, &m[span]),
-        Weights::I8 { q, scales } => dot_i8(x, &q[span]) * scales[r],
-    }
-}
-
-/// `out[n][o] (+)= bias[o] + x[n] . w[o]` for `rows` input rows of `w.cols` features: a PyTorch
-/// `Linear` on a batch of rows. With `accumulate`, adds to `out` instead of overwriting it.
+/// `out[r][o] (+)= bias[o] + x[r] . w[o]` for `rows` input rows of `w.cols` features: a PyTorch
+/// `Linear` on a batch of rows, `out` being `[rows, w.rows]` row-major. With `accumulate`, adds
+/// to `out` instead of overwriting it. f32 and f16 weights take the SIMD path; int8 weights here
+/// are dequantised on the fly (weight-only, f32 activations) by the reference: the quantised
+/// path is [`linear_i8`].
+///
+/// # Panics
+/// If `x` or `out` is shorter than the shapes say.
 pub fn linear(
     x: &[f32],
     rows: usize,
@@ -87,17 +158,96 @@ pub fn linear(
     out: &mut [f32],
     accumulate: bool,
 ) {
-    let (k, n) = (w.cols, w.rows);
-    for r in 0..rows {
-        let xr = &x[r * k..(r + 1) * k];
-        let or = &mut out[r * n..(r + 1) * n];
-        for (o, y) in or.iter_mut().enumerate() {
-            let mut v = row_dot(xr, w, o);
-            if let Some(b) = bias {
-                v += b[o];
+    let k = w.cols;
+    let (x, out) = (&x[..rows * k], &mut out[..rows * w.rows]);
+    let bias = bias.map(|b| &b[..w.rows]);
+    #[cfg(any(
+    all(
+        any(feature = "simd-avx2", feature = "simd-avx512"),
+        target_arch = "x86_64"
+    ),
+    all(feature = "simd-neon", target_arch = "aarch64"),
+    all(
+        feature = "simd-wasm",
+        target_arch = "wasm32",
+        target_feature = "simd128"
+    )
+))]
+    if k > 0 && w.rows > 0 {
+        let used = (w.rows - 1) * w.stride + k;
+        let data = match w.w {
+            Weights::F32(d) => Some(FloatData::F32(&d[..used])),
+            Weights::F16(d) => Some(FloatData::F16(&d[..used])),
+            Weights::I8 { .. } => None,
+        };
+        if let Some(data) = data {
+            let fw = FloatWeights {
+                data,
+                rows: w.rows,
+                cols: k,
+                stride: w.stride,
+            };
+            match backend() {
+                #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+                Backend::Avx512 => return avx512::linear(x, rows, &fw, bias, out, accumulate),
+                #[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]
+                Backend::Avx2 => return avx2::linear(x, rows, &fw, bias, out, accumulate),
+                #[cfg(all(feature = "simd-neon", target_arch = "aarch64"))]
+                Backend::Neon => return neon::linear(x, rows, &fw, bias, out, accumulate),
+                #[cfg(all(
+                    feature = "simd-wasm",
+                    target_arch = "wasm32",
+                    target_feature = "simd128"
+                ))]
+                Backend::Wasm => return wasm::linear(x, rows, &fw, bias, out, accumulate),
+                _ => {}
             }
-            *y = if accumulate { *y + v } else { v };
         }
+    }
+    reference::linear(x, rows, w, bias, out, accumulate)
+}
+
+/// The int8 linear layer: `out[s][o] (+)= acc * (sx[s] * sw[o]) + bias[o]` where
+/// `acc = sum_k xq[s][k] * q[o][k]` in exact int32 arithmetic. `q` holds `n` rows of
+/// `x.cols()` int8 weights, row `o` starting at `o * stride`, with per-row scales `sw`; `out`
+/// is `[x.rows(), n]` row-major. Bit-exact on every backend.
+///
+/// # Panics
+/// If a slice is shorter than the shapes say.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_i8(
+    x: &QuantizedRows,
+    q: &[i8],
+    sw: &[f32],
+    stride: usize,
+    n: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    accumulate: bool,
+) {
+    let k = x.cols();
+    if n == 0 || x.rows() == 0 {
+        return;
+    }
+    let (q, sw) = (&q[..(n - 1) * stride + k], &sw[..n]);
+    let out = &mut out[..x.rows() * n];
+    let bias = bias.map(|b| &b[..n]);
+    match backend() {
+        #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+        Backend::Avx512 => avx512::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
+        #[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]
+        Backend::Avx2 => avx2::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
+        #[cfg(all(feature = "simd-neon", target_arch = "aarch64"))]
+        Backend::Neon => neon::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
+        #[cfg(all(
+            feature = "simd-wasm",
+            target_arch = "wasm32",
+            target_feature = "simd128"
+        ))]
+        Backend::Wasm => wasm::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
+        #[cfg(all(feature = "simd-dsp", target_arch = "arm"))]
+        Backend::Dsp => dsp::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
+        _ => reference::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
     }
 }
 

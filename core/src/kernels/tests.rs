@@ -1,0 +1,255 @@
+//! Property tests: every dispatched kernel against the scalar reference on random shapes,
+//! including sizes that are not multiples of any vector width.
+
+extern crate std;
+use super::*;
+use std::vec;
+use std::vec::Vec;
+
+/// xorshift64*: deterministic, dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.unit() * scale).collect()
+    }
+    fn i8s(&mut self, n: usize) -> Vec<i8> {
+        (0..n)
+            .map(|_| (self.below(255) as i32 - 127) as i8)
+            .collect()
+    }
+}
+
+/// Random shape: mostly small and odd, sometimes past the float kernel's K block (256).
+fn shape(rng: &mut Rng) -> (usize, usize, usize, usize) {
+    let rows = 1 + rng.below(40);
+    let k = if rng.below(4) == 0 {
+        250 + rng.below(300)
+    } else {
+        1 + rng.below(70)
+    };
+    let n = 1 + rng.below(20);
+    let stride = k + rng.below(3);
+    (rows, k, n, stride)
+}
+
+#[test]
+fn quantize_rounds_ties_to_even_and_clamps() {
+    // max|x| = 2 so the multiplier is 63.5: 63.5 -> 64 and 15.875 -> 16; -0.5 * 63.5 = -31.75.
+    let x = [1.0f32, -0.5, 0.25, 2.0, 0.0, f32::NAN, 0.0, 0.0];
+    let mut data = vec![0i8; quant_bytes(2, 4)];
+    let mut scales = [0f32; 2];
+    let q = quantize_rows(&x, 2, 4, &mut data, &mut scales);
+    let row0: Vec<i8> = (0..4).map(|k| q.get(0, k)).collect();
+    assert_eq!(row0, [64, -32, 16, 127]);
+    assert_eq!(q.scales()[0], 2.0 / 127.0);
+    // A row whose only non-zero is NaN has max 0: scale 0, and NaN * 0 clamps to -127.
+    let row1: Vec<i8> = (0..4).map(|k| q.get(1, k)).collect();
+    assert_eq!(row1, [0, -127, 0, 0]);
+    assert_eq!(q.scales()[1], 0.0);
+}
+
+#[test]
+fn quantize_layout_is_panels_of_quads() {
+    let (rows, cols) = (17, 6);
+    let x: Vec<f32> = (0..rows * cols).map(|i| (i % 7) as f32 - 3.0).collect();
+    let mut data = vec![1i8; quant_bytes(rows, cols)];
+    let mut scales = vec![0f32; rows];
+    let q = quantize_rows(&x, rows, cols, &mut data, &mut scales);
+    assert_eq!(q.quads(), 2);
+    for s in 0..rows {
+        for k in 0..cols {
+            let want = quant::quantize_one(x[s * cols + k] * (127.0 / 3.0));
+            let at = ((s / 16 * 2 + k / 4) * 16 + s % 16) * 4 + k % 4;
+            assert_eq!(data[at], want, "({s}, {k})");
+        }
+    }
+    // Padding (columns 6..8 of every row, rows 17..32) is zero.
+    let nonzero_pad = (0..32)
+        .flat_map(|s| (0..8).map(move |k| (s, k)))
+        .filter(|&(s, k)| s >= rows || k >= cols)
+        .filter(|&(s, k)| data[((s / 16 * 2 + k / 4) * 16 + s % 16) * 4 + k % 4] != 0)
+        .count();
+    assert_eq!(nonzero_pad, 0);
+}
+
+#[test]
+fn linear_i8_is_bit_exact_with_reference() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for case in 0..300 {
+        let (rows, k, n, stride) = shape(&mut rng);
+        let x = rng.vec(rows * k, 3.0);
+        let q = rng.i8s(n * stride);
+        let sw = rng.vec(n, 0.05);
+        let bias = (case % 2 == 0).then(|| rng.vec(n, 1.0));
+        let accumulate = case % 3 == 0;
+        let init = rng.vec(rows * n, 1.0);
+        let mut data = vec![0i8; quant_bytes(rows, k)];
+        let mut scales = vec![0f32; rows];
+        let xq = quantize_rows(&x, rows, k, &mut data, &mut scales);
+        let (mut got, mut want) = (init.clone(), init);
+        linear_i8(
+            &xq,
+            &q,
+            &sw,
+            stride,
+            n,
+            bias.as_deref(),
+            &mut got,
+            accumulate,
+        );
+        reference::linear_i8(
+            &xq,
+            &q,
+            &sw,
+            stride,
+            n,
+            bias.as_deref(),
+            &mut want,
+            accumulate,
+        );
+        let same = got
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "case {case}: rows {rows} k {k} n {n} stride {stride}");
+    }
+}
+
+#[test]
+fn reference_int8_matches_dequantised_product() {
+    // The integer path computes (sum xq * wq) * sx * sw: compare with the same sum in f64.
+    let mut rng = Rng(7);
+    let (rows, k, n) = (5, 37, 9);
+    let x = rng.vec(rows * k, 2.0);
+    let q = rng.i8s(n * k);
+    let sw = rng.vec(n, 0.1);
+    let mut data = vec![0i8; quant_bytes(rows, k)];
+    let mut scales = vec![0f32; rows];
+    let xq = quantize_rows(&x, rows, k, &mut data, &mut scales);
+    let mut out = vec![0f32; rows * n];
+    reference::linear_i8(&xq, &q, &sw, k, n, None, &mut out, false);
+    for s in 0..rows {
+        for o in 0..n {
+            let exact: f64 = (0..k)
+                .map(|i| xq.get(s, i) as f64 * q[o * k + i] as f64)
+                .sum::<f64>()
+                * xq.scales()[s] as f64
+                * sw[o] as f64;
+            assert!((out[s * n + o] as f64 - exact).abs() <= 1e-6 * exact.abs().max(1e-3));
+        }
+    }
+}
+
+/// `|got - want| <= 1e-5 * sum_k |x_k w_k|` (plus the bias and accumulator magnitudes): the
+/// float tolerance of `docs/DESIGN.md`, relative to the magnitude the sum was built from.
+fn check_float(wf: impl Fn(usize, usize) -> f32, dtype: fn(&[f32]) -> Matrix<'static>) {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    for case in 0..200 {
+        let (rows, k, n, stride) = shape(&mut rng);
+        let x = rng.vec(rows * k, 2.0);
+        let wv: Vec<f32> = (0..n * stride).map(|i| wf(i, case)).collect();
+        let w = dtype(&wv);
+        let w = Matrix {
+            rows: n,
+            cols: k,
+            stride,
+            ..w
+        };
+        let bias = (case % 2 == 0).then(|| rng.vec(n, 1.0));
+        let accumulate = case % 3 == 0;
+        let init = rng.vec(rows * n, 1.0);
+        let (mut got, mut want) = (init.clone(), init.clone());
+        linear(&x, rows, &w, bias.as_deref(), &mut got, accumulate);
+        reference::linear(&x, rows, &w, bias.as_deref(), &mut want, accumulate);
+        let mut wide = vec![0f32; k];
+        for s in 0..rows {
+            for o in 0..n {
+                w.row_into(o, &mut wide);
+                let mag: f32 = (0..k).map(|i| (x[s * k + i] * wide[i]).abs()).sum::<f32>()
+                    + bias.as_ref().map_or(0.0, |b| b[o].abs())
+                    + if accumulate {
+                        init[s * n + o].abs()
+                    } else {
+                        0.0
+                    };
+                let (g, e) = (got[s * n + o], want[s * n + o]);
+                assert!(
+                    (g - e).abs() <= 1e-5 * mag + f32::MIN_POSITIVE,
+                    "case {case} ({rows}x{k} * {n}, stride {stride}) at ({s}, {o}): {g} vs {e}"
+                );
+            }
+        }
+    }
+}
+
+fn leak<T>(v: Vec<T>) -> &'static [T] {
+    v.leak()
+}
+
+#[test]
+fn linear_f32_matches_reference() {
+    let mut rng = Rng(99);
+    let pool: Vec<f32> = rng.vec(1 << 16, 1.0);
+    check_float(
+        |i, c| pool[(i * 31 + c * 977) % pool.len()],
+        |v| Matrix {
+            w: Weights::F32(leak(v.to_vec())),
+            rows: 0,
+            cols: 0,
+            stride: 0,
+        },
+    );
+}
+
+#[test]
+fn linear_f16_matches_reference() {
+    let mut rng = Rng(1234);
+    let pool: Vec<f32> = rng.vec(1 << 16, 1.0);
+    check_float(
+        |i, c| pool[(i * 17 + c * 131) % pool.len()],
+        |v| Matrix {
+            w: Weights::F16(leak(v.iter().map(|&f| half::f16::from_f32(f)).collect())),
+            rows: 0,
+            cols: 0,
+            stride: 0,
+        },
+    );
+}
+
+/// The property tests above only mean something if the SIMD path actually ran.
+#[test]
+#[cfg(all(feature = "std", target_arch = "x86_64", feature = "simd-avx2"))]
+fn avx2_backend_is_selected_when_the_cpu_has_it() {
+    if std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("f16c")
+    {
+        assert_ne!(backend(), Backend::Scalar);
+    }
+}
+
+#[test]
+#[cfg(any(
+    all(feature = "simd-neon", target_arch = "aarch64"),
+    all(
+        feature = "simd-wasm",
+        target_arch = "wasm32",
+        target_feature = "simd128"
+    )
+))]
+fn simd_backend_is_selected() {
+    assert_ne!(backend(), Backend::Scalar);
+}
