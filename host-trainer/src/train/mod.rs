@@ -1,0 +1,11 @@
+//! MLM + NSP pretraining: model with hand-written backward, optimiser, data pipeline,
+//! checkpoints.
+
+pub mod gemm;
+pub mod layers;
+pub mod model;
+pub mod params;
+pub mod rng;
+
+#[cfg(test)]
+mod gradcheck;
