@@ -7,3 +7,4 @@ pub mod cmd_inspect;
 pub mod fsutil;
 pub mod hf;
 pub mod import;
+pub mod train;
