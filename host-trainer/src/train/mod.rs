@@ -1,9 +1,11 @@
 //! MLM + NSP pretraining: model with hand-written backward, optimiser, data pipeline,
 //! checkpoints.
 
+pub mod checkpoint;
 pub mod gemm;
 pub mod layers;
 pub mod model;
+pub mod optim;
 pub mod params;
 pub mod rng;
 
