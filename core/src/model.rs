@@ -48,9 +48,6 @@ impl<'a> Model<'a> {
         if header.version != FORMAT_VERSION {
             return Err(LoadError::UnsupportedVersion(header.version));
         }
-        if header.header_len as usize != HEADER_LEN {
-            return Err(LoadError::BadHeader("header_len"));
-        }
         let file_len = header.file_len as usize;
         if file_len > bytes.len() {
             return Err(LoadError::Truncated);
@@ -65,6 +62,9 @@ impl<'a> Model<'a> {
                 stored: header.crc32,
                 computed,
             });
+        }
+        if header.header_len as usize != HEADER_LEN {
+            return Err(LoadError::BadHeader("header_len"));
         }
         if header.reserved != [0; 6] {
             return Err(LoadError::BadHeader("reserved"));
