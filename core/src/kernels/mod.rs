@@ -13,6 +13,17 @@ pub mod reference;
 mod avx2;
 #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
 mod avx512;
+#[cfg(any(
+    all(feature = "simd-avx512", target_arch = "x86_64"),
+    all(feature = "simd-dsp", target_arch = "arm"),
+    all(feature = "simd-neon", target_arch = "aarch64"),
+    all(
+        feature = "simd-wasm",
+        target_arch = "wasm32",
+        target_feature = "simd128"
+    )
+))]
+mod drive;
 #[cfg(all(feature = "simd-dsp", target_arch = "arm"))]
 mod dsp;
 #[cfg(all(feature = "simd-neon", target_arch = "aarch64"))]
@@ -30,7 +41,7 @@ mod tests;
 pub use quant::{quant_bytes, quantize_rows, QuantizedRows, PANEL_ROWS};
 pub use reference::{dot, dot_f16, dot_i8, LANES};
 
-use crate::tensor::{Matrix, Weights};
+use crate::tensor::Matrix;
 #[cfg(any(
     all(
         any(feature = "simd-avx2", feature = "simd-avx512"),
@@ -162,23 +173,23 @@ pub fn linear(
     let (x, out) = (&x[..rows * k], &mut out[..rows * w.rows]);
     let bias = bias.map(|b| &b[..w.rows]);
     #[cfg(any(
-    all(
-        any(feature = "simd-avx2", feature = "simd-avx512"),
-        target_arch = "x86_64"
-    ),
-    all(feature = "simd-neon", target_arch = "aarch64"),
-    all(
-        feature = "simd-wasm",
-        target_arch = "wasm32",
-        target_feature = "simd128"
-    )
-))]
+        all(
+            any(feature = "simd-avx2", feature = "simd-avx512"),
+            target_arch = "x86_64"
+        ),
+        all(feature = "simd-neon", target_arch = "aarch64"),
+        all(
+            feature = "simd-wasm",
+            target_arch = "wasm32",
+            target_feature = "simd128"
+        )
+    ))]
     if k > 0 && w.rows > 0 {
         let used = (w.rows - 1) * w.stride + k;
         let data = match w.w {
-            Weights::F32(d) => Some(FloatData::F32(&d[..used])),
-            Weights::F16(d) => Some(FloatData::F16(&d[..used])),
-            Weights::I8 { .. } => None,
+            crate::Weights::F32(d) => Some(FloatData::F32(&d[..used])),
+            crate::Weights::F16(d) => Some(FloatData::F16(&d[..used])),
+            crate::Weights::I8 { .. } => None,
         };
         if let Some(data) = data {
             let fw = FloatWeights {

@@ -16,8 +16,9 @@ pub const fn quant_bytes(rows: usize, cols: usize) -> usize {
     rows.div_ceil(PANEL_ROWS) * PANEL_ROWS * cols.div_ceil(4) * 4
 }
 
-/// `1.5 * 2^23`: adding and subtracting it rounds an `|x| < 2^22` to the nearest integer, ties
-/// to even, in any IEEE single-precision unit (no `roundf` in `core`, and it vectorises).
+/// `1.5 * 2^23`: adding it to an `|x| < 2^22` rounds to the nearest integer, ties to even, in
+/// any IEEE single-precision unit, and leaves that integer in the low mantissa bits (no `roundf`
+/// in `core`, and unlike a float-to-int cast it vectorises).
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// Quantises one value already multiplied by `127 / max|x|`. `max` before `min`, both ignoring
@@ -27,7 +28,7 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 #[allow(clippy::manual_clamp)] // `clamp` keeps NaN; the SIMD backends' max/min do not.
 pub(super) fn quantize_one(m: f32) -> i8 {
     let c = m.max(-127.0).min(127.0);
-    ((c + ROUND_MAGIC) - ROUND_MAGIC) as i8
+    ((c + ROUND_MAGIC).to_bits() as i32 - ROUND_MAGIC.to_bits() as i32) as i8
 }
 
 /// Activations quantised by [`quantize_rows`]: borrowed panel bytes and per-row scales.
@@ -92,14 +93,26 @@ pub fn quantize_rows<'a>(
     let scales = &mut scales[..rows];
     let quads = cols.div_ceil(4);
     data.fill(0);
+    // Chunks of 64 columns: quantise into a contiguous buffer (vectorisable), then scatter the
+    // quads; eight max lanes for the same reason (max is exact, so lane order does not matter).
+    let mut buf = [0i8; 64];
     for (s, row) in x[..rows * cols].chunks_exact(cols).enumerate() {
-        let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let mut lanes = [0f32; 8];
+        for chunk in row.chunks(8) {
+            for (m, v) in lanes.iter_mut().zip(chunk) {
+                *m = m.max(v.abs());
+            }
+        }
+        let amax = lanes.iter().fold(0f32, |m, v| m.max(*v));
         let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
         scales[s] = amax / 127.0;
-        for (kq, quad) in row.chunks(4).enumerate() {
-            let at = index(quads, s, kq * 4);
-            for (d, v) in data[at..at + quad.len()].iter_mut().zip(quad) {
+        for (c, chunk) in row.chunks(64).enumerate() {
+            for (d, v) in buf.iter_mut().zip(chunk) {
                 *d = quantize_one(v * inv);
+            }
+            for (kq, quad) in buf[..chunk.len()].chunks(4).enumerate() {
+                let at = index(quads, s, c * 64 + kq * 4);
+                data[at..at + quad.len()].copy_from_slice(quad);
             }
         }
     }
