@@ -2,7 +2,10 @@
 //! checkpoints.
 
 pub mod checkpoint;
+pub mod corpus;
+pub mod dataset;
 pub mod gemm;
+pub mod instances;
 pub mod layers;
 pub mod model;
 pub mod optim;
