@@ -56,7 +56,7 @@ impl fmt::Display for CorpusStats {
 pub fn split_documents(bytes: &[u8], stats: &mut CorpusStats) -> Vec<Vec<String>> {
     let mut docs = Vec::new();
     let mut cur: Vec<String> = Vec::new();
-    let mut close = |cur: &mut Vec<String>, docs: &mut Vec<Vec<String>>| {
+    let close = |cur: &mut Vec<String>, docs: &mut Vec<Vec<String>>| {
         if !cur.is_empty() {
             docs.push(std::mem::take(cur));
         }

@@ -79,6 +79,10 @@ impl Dataset {
         Ok(())
     }
 
+    pub fn seq_len(&self) -> usize {
+        self.cfg.instances.max_seq_len
+    }
+
     pub fn instances_per_epoch(&self) -> usize {
         self.instances.len()
     }

@@ -11,6 +11,8 @@ pub mod model;
 pub mod optim;
 pub mod params;
 pub mod rng;
+pub mod state;
+pub mod trainer;
 
 #[cfg(test)]
 mod gradcheck;
