@@ -22,6 +22,7 @@
 extern crate std;
 
 mod config;
+mod const_config;
 mod crc32;
 mod encoder;
 mod error;
@@ -34,6 +35,7 @@ mod tensor;
 mod vocab;
 
 pub use config::{Config, HiddenAct, TokenizerConfig, TokenizerMode};
+pub use const_config::{config_from_blob, scratch_len_for_blob};
 pub use crc32::crc32;
 pub use encoder::{Encoded, Input};
 pub use error::{Error, LoadError, RunError};
