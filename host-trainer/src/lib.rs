@@ -4,6 +4,8 @@ pub mod blob;
 pub mod cmd_forward;
 pub mod cmd_import;
 pub mod cmd_inspect;
+pub mod cmd_plot;
+pub mod cmd_prepare;
 pub mod fsutil;
 pub mod hf;
 pub mod import;

@@ -22,6 +22,10 @@ enum Command {
     Inspect(cmd_inspect::Args),
     /// Run the core on a batch in transformers' JSON layout; write transformers' outputs.
     Forward(cmd_forward::Args),
+    /// Raw text -> pretraining corpus (one sentence per line, blank line between documents).
+    Prepare(cmd_prepare::Args),
+    /// Loss and accuracy curves of a pretraining run to PNG.
+    Plot(cmd_plot::Args),
 }
 
 fn main() {
@@ -30,6 +34,8 @@ fn main() {
         Command::Import(a) => cmd_import::run(a),
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Forward(a) => cmd_forward::run(a),
+        Command::Prepare(a) => cmd_prepare::run(a),
+        Command::Plot(a) => cmd_plot::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

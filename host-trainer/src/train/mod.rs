@@ -10,6 +10,7 @@ pub mod layers;
 pub mod model;
 pub mod optim;
 pub mod params;
+pub mod png;
 pub mod rng;
 pub mod state;
 pub mod trainer;
