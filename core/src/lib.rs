@@ -32,6 +32,7 @@ pub mod kernels;
 mod model;
 mod scratch;
 mod tensor;
+pub mod tokenizer;
 mod vocab;
 
 pub use config::{Config, HiddenAct, TokenizerConfig, TokenizerMode};
