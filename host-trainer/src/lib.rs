@@ -6,6 +6,7 @@ pub mod cmd_import;
 pub mod cmd_inspect;
 pub mod cmd_plot;
 pub mod cmd_prepare;
+pub mod cmd_pretrain;
 pub mod fsutil;
 pub mod hf;
 pub mod import;

@@ -24,6 +24,8 @@ enum Command {
     Forward(cmd_forward::Args),
     /// Raw text -> pretraining corpus (one sentence per line, blank line between documents).
     Prepare(cmd_prepare::Args),
+    /// MLM + NSP pretraining from scratch; checkpoints are Hugging Face directories.
+    Pretrain(cmd_pretrain::Args),
     /// Loss and accuracy curves of a pretraining run to PNG.
     Plot(cmd_plot::Args),
 }
@@ -35,6 +37,7 @@ fn main() {
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Forward(a) => cmd_forward::run(a),
         Command::Prepare(a) => cmd_prepare::run(a),
+        Command::Pretrain(a) => cmd_pretrain::run(a),
         Command::Plot(a) => cmd_plot::run(a),
     };
     if let Err(e) = result {
