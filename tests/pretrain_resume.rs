@@ -151,3 +151,18 @@ fn interrupted_run_resumes_bitwise() {
     assert!(err.contains("--resume"), "{err}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn non_finite_values_stop_the_run_naming_step_and_layer() {
+    let base = std::env::temp_dir().join(format!("picobert-nan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let mut t = trainer(&base, false);
+    t.step().unwrap();
+    // An overflowing weight in layer 1's FFN output: the forward pass turns non-finite there.
+    let r = t.model.index.layers[1].o_w.clone();
+    t.model.params[r.start] = f32::INFINITY;
+    let err = t.step().unwrap_err();
+    assert!(err.starts_with("step 2:"), "{err}");
+    assert!(err.contains("bert.encoder.layer.1"), "{err}");
+    let _ = std::fs::remove_dir_all(&base);
+}

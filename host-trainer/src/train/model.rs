@@ -182,6 +182,13 @@ impl Acts {
         size(&mut self.d_inter, n * d.inter);
     }
 
+    /// `d(loss)/d(final hidden states)` [batch * seq, hidden], which task heads outside this
+    /// module fill before [`Model::encode_backward`].
+    pub fn d_sequence_output(&mut self) -> &mut [f32] {
+        let n = self.emb_out.len();
+        &mut self.d_h[..n]
+    }
+
     /// The final hidden states [batch * seq, hidden] of the last forward pass.
     pub fn sequence_output(&self) -> &[f32] {
         match self.layers.last() {
@@ -252,6 +259,24 @@ impl Model {
 
     /// Checks ids, shapes and masks so a bad batch is an error, never an index panic.
     pub fn check_batch(&self, b: &Batch) -> Result<(), String> {
+        self.check_inputs(b)?;
+        let (d, n) = (&self.dims, b.batch * b.seq);
+        if b.nsp_labels.len() != b.batch || b.nsp_labels.iter().any(|&l| l > 1) {
+            return Err("NSP labels must be one 0/1 per sequence".into());
+        }
+        if b.mlm_positions.is_empty() || b.mlm_positions.len() != b.mlm_labels.len() {
+            return Err("a batch needs at least one masked position, each with a label".into());
+        }
+        if b.mlm_positions.iter().any(|&p| p as usize >= n)
+            || b.mlm_labels.iter().any(|&l| l as usize >= d.vocab)
+        {
+            return Err("masked position or label out of range".into());
+        }
+        Ok(())
+    }
+
+    /// The encoder's part of [`check_batch`](Self::check_batch): ids, segments, mask, shapes.
+    pub fn check_inputs(&self, b: &Batch) -> Result<(), String> {
         let d = &self.dims;
         let n = b.batch * b.seq;
         if b.batch == 0 || b.seq == 0 {
@@ -265,9 +290,6 @@ impl Model {
         }
         if b.input_ids.len() != n || b.token_type_ids.len() != n || b.attention_mask.len() != n {
             return Err("batch arrays do not match batch * seq".into());
-        }
-        if b.nsp_labels.len() != b.batch || b.nsp_labels.iter().any(|&l| l > 1) {
-            return Err("NSP labels must be one 0/1 per sequence".into());
         }
         if let Some(&id) = b.input_ids.iter().find(|&&i| i as usize >= d.vocab) {
             return Err(format!(
@@ -291,14 +313,6 @@ impl Model {
         {
             return Err("a sequence has no unmasked token".into());
         }
-        if b.mlm_positions.is_empty() || b.mlm_positions.len() != b.mlm_labels.len() {
-            return Err("a batch needs at least one masked position, each with a label".into());
-        }
-        if b.mlm_positions.iter().any(|&p| p as usize >= n)
-            || b.mlm_labels.iter().any(|&l| l as usize >= d.vocab)
-        {
-            return Err("masked position or label out of range".into());
-        }
         Ok(())
     }
 
@@ -314,11 +328,100 @@ impl Model {
         dropout_key: Option<u64>,
     ) -> Result<Stats, String> {
         self.check_batch(b)?;
+        self.encode(b, acts, dropout_key)?;
+        let d = &self.dims;
+        let (bs, t, h) = (b.batch, b.seq, d.hidden);
+        let m = b.mlm_positions.len();
+        let p = &self.params;
+        let ix = &self.index;
+
+        let seq_out: &[f32] = match acts.layers.last() {
+            Some(l) => &l.out,
+            None => &acts.emb_out,
+        };
+        // MLM head, at the masked positions only.
+        for (row, &pos) in acts.mlm_in.chunks_exact_mut(h).zip(&b.mlm_positions) {
+            row.copy_from_slice(&seq_out[pos as usize * h..][..h]);
+        }
+        linear(
+            &mut acts.tr_pre,
+            &acts.mlm_in,
+            &p[ix.tr_w.clone()],
+            &p[ix.tr_b.clone()],
+            m,
+            h,
+            h,
+        );
+        gelu_forward(&mut acts.tr_act, &acts.tr_pre);
+        layernorm_forward(
+            &mut acts.tr_out,
+            &mut acts.tr_mean,
+            &mut acts.tr_rstd,
+            &acts.tr_act,
+            &p[ix.tr_ln_g.clone()],
+            &p[ix.tr_ln_b.clone()],
+            h,
+            d.eps,
+        );
+        linear(
+            &mut acts.logits,
+            &acts.tr_out,
+            &p[ix.word.clone()],
+            &p[ix.mlm_bias.clone()],
+            m,
+            d.vocab,
+            h,
+        );
+        let (mlm_sum, mlm_ok) = xent_forward(&acts.logits, &b.mlm_labels, &mut acts.lse, d.vocab);
+
+        // NSP head on the pooled [CLS] state.
+        for (bi, row) in acts.cls.chunks_exact_mut(h).enumerate() {
+            row.copy_from_slice(&seq_out[bi * t * h..][..h]);
+        }
+        linear(
+            &mut acts.pooled,
+            &acts.cls,
+            &p[ix.pool_w.clone()],
+            &p[ix.pool_b.clone()],
+            bs,
+            h,
+            h,
+        );
+        acts.pooled.iter_mut().for_each(|x| *x = x.tanh());
+        linear(
+            &mut acts.nsp_logits,
+            &acts.pooled,
+            &p[ix.nsp_w.clone()],
+            &p[ix.nsp_b.clone()],
+            bs,
+            2,
+            h,
+        );
+        let (nsp_sum, nsp_ok) = xent_forward(&acts.nsp_logits, &b.nsp_labels, &mut acts.nsp_lse, 2);
+        Ok(Stats {
+            mlm_loss_sum: mlm_sum,
+            nsp_loss_sum: nsp_sum,
+            mlm_correct: mlm_ok,
+            mlm_count: m,
+            nsp_correct: nsp_ok,
+            nsp_count: bs,
+        })
+    }
+
+    /// Embeddings and encoder layers only (the MLM/NSP fields of `b` are ignored), for task
+    /// heads built on [`Acts::sequence_output`]; their backward is
+    /// [`encode_backward`](Self::encode_backward).
+    pub fn encode(
+        &self,
+        b: &Batch,
+        acts: &mut Acts,
+        dropout_key: Option<u64>,
+    ) -> Result<(), String> {
+        self.check_inputs(b)?;
         let d = &self.dims;
         let (bs, t, h) = (b.batch, b.seq, d.hidden);
         let n = bs * t;
-        let m = b.mlm_positions.len();
-        acts.ensure(d, bs, t, m);
+        acts.ensure(d, bs, t, b.mlm_positions.len());
         let p = &self.params;
         let ix = &self.index;
         let shape = AttnShape {
@@ -439,77 +542,7 @@ impl Model {
             );
         }
 
-        let seq_out: &[f32] = match acts.layers.last() {
-            Some(l) => &l.out,
-            None => &acts.emb_out,
-        };
-        // MLM head, at the masked positions only.
-        for (row, &pos) in acts.mlm_in.chunks_exact_mut(h).zip(&b.mlm_positions) {
-            row.copy_from_slice(&seq_out[pos as usize * h..][..h]);
-        }
-        linear(
-            &mut acts.tr_pre,
-            &acts.mlm_in,
-            &p[ix.tr_w.clone()],
-            &p[ix.tr_b.clone()],
-            m,
-            h,
-            h,
-        );
-        gelu_forward(&mut acts.tr_act, &acts.tr_pre);
-        layernorm_forward(
-            &mut acts.tr_out,
-            &mut acts.tr_mean,
-            &mut acts.tr_rstd,
-            &acts.tr_act,
-            &p[ix.tr_ln_g.clone()],
-            &p[ix.tr_ln_b.clone()],
-            h,
-            d.eps,
-        );
-        linear(
-            &mut acts.logits,
-            &acts.tr_out,
-            &p[ix.word.clone()],
-            &p[ix.mlm_bias.clone()],
-            m,
-            d.vocab,
-            h,
-        );
-        let (mlm_sum, mlm_ok) = xent_forward(&acts.logits, &b.mlm_labels, &mut acts.lse, d.vocab);
-
-        // NSP head on the pooled [CLS] state.
-        for (bi, row) in acts.cls.chunks_exact_mut(h).enumerate() {
-            row.copy_from_slice(&seq_out[bi * t * h..][..h]);
-        }
-        linear(
-            &mut acts.pooled,
-            &acts.cls,
-            &p[ix.pool_w.clone()],
-            &p[ix.pool_b.clone()],
-            bs,
-            h,
-            h,
-        );
-        acts.pooled.iter_mut().for_each(|x| *x = x.tanh());
-        linear(
-            &mut acts.nsp_logits,
-            &acts.pooled,
-            &p[ix.nsp_w.clone()],
-            &p[ix.nsp_b.clone()],
-            bs,
-            2,
-            h,
-        );
-        let (nsp_sum, nsp_ok) = xent_forward(&acts.nsp_logits, &b.nsp_labels, &mut acts.nsp_lse, 2);
-        Ok(Stats {
-            mlm_loss_sum: mlm_sum,
-            nsp_loss_sum: nsp_sum,
-            mlm_correct: mlm_ok,
-            mlm_count: m,
-            nsp_correct: nsp_ok,
-            nsp_count: bs,
-        })
+        Ok(())
     }
 
     /// Accumulates `scale * d(loss)/d(params)` into `grads`, where loss = mean MLM + mean NSP
@@ -523,13 +556,6 @@ impl Model {
         let ix = &self.index;
         let p = &self.params;
         let g = &mut self.grads;
-        let shape = AttnShape {
-            batch: bs,
-            seq: t,
-            heads: d.heads,
-            head_dim: d.head_dim(),
-        };
-        let mask = |site: u64, prob: f32| dropout_key.and_then(|k| DropoutMask::new(k, site, prob));
 
         // MLM head.
         xent_backward(
@@ -631,6 +657,26 @@ impl Model {
             dst.iter_mut().zip(row).for_each(|(a, b)| *a += b);
         }
 
+        self.encode_backward(b, acts, dropout_key);
+    }
+
+    /// Accumulates the encoder's gradients from `d(loss)/d(sequence output)` held in
+    /// [`Acts::d_sequence_output`], after [`encode`](Self::encode) or [`forward`](Self::forward)
+    /// with the same batch and dropout key. Consumes that gradient.
+    pub fn encode_backward(&mut self, b: &Batch, acts: &mut Acts, dropout_key: Option<u64>) {
+        let d = self.dims.clone();
+        let (bs, t, h) = (b.batch, b.seq, d.hidden);
+        let n = bs * t;
+        let ix = &self.index;
+        let p = &self.params;
+        let g = &mut self.grads;
+        let shape = AttnShape {
+            batch: bs,
+            seq: t,
+            heads: d.heads,
+            head_dim: d.head_dim(),
+        };
+        let mask = |site: u64, prob: f32| dropout_key.and_then(|k| DropoutMask::new(k, site, prob));
         // Encoder layers, last to first; d_h holds d(loss)/d(layer output).
         for l in (0..d.layers).rev() {
             let la = &acts.layers[l];
