@@ -10,4 +10,5 @@ pub mod cmd_pretrain;
 pub mod fsutil;
 pub mod hf;
 pub mod import;
+pub mod metrics;
 pub mod train;
