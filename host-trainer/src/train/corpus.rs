@@ -62,7 +62,9 @@ pub fn split_documents(bytes: &[u8], stats: &mut CorpusStats) -> Vec<Vec<String>
         }
     };
     let mut saw_blank_run = false;
-    for raw in bytes.split(|&b| b == b'\n') {
+    // The newline ending the last line does not start another (empty) line.
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    for raw in body.split(|&b| b == b'\n') {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.len() > MAX_LINE_BYTES {
             stats.overlong_lines += 1;
@@ -320,6 +322,10 @@ mod tests {
         assert_eq!(st.overlong_lines, 1);
         // Three blank lines in a row: Google's reader opens two empty documents.
         assert_eq!(st.empty_documents, 2);
+        // A file ending in a blank line holds no empty document.
+        let mut st = CorpusStats::default();
+        assert_eq!(split_documents(b"A.\nB.\n\nC.\n\n", &mut st).len(), 2);
+        assert_eq!(st.empty_documents, 0);
     }
 
     #[test]
