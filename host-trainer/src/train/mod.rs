@@ -16,4 +16,6 @@ pub mod state;
 pub mod trainer;
 
 #[cfg(test)]
+mod determinism;
+#[cfg(test)]
 mod gradcheck;
