@@ -329,6 +329,34 @@ mod tests {
     }
 
     #[test]
+    fn load_corpus_survives_a_hostile_file() {
+        let mut bytes = b"Doc one first.\nDoc one second.\n\nLonely sentence.\n\n".to_vec();
+        bytes.extend(vec![b'x'; 10 << 20]); // a 10 MB line
+        bytes.extend(b"\nAfter the big line.\nAnd more.\n\n\xc3\x28 broken\nTail one.\nBAD\n\n\n");
+        let path =
+            std::env::temp_dir().join(format!("picobert-hostile-{}.txt", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        // A toy tokenizer: one id per word; the word BAD cannot be tokenized.
+        let tok = |s: &str| -> Result<Vec<u32>, String> {
+            if s.contains("BAD") {
+                return Err("untokenizable".into());
+            }
+            Ok(s.split_whitespace().map(|w| w.len() as u32).collect())
+        };
+        let (docs, st) = load_corpus(&[&path], &tok).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(docs.len(), 4);
+        assert_eq!(docs.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1, 2, 1]);
+        assert_eq!(st.overlong_lines, 1);
+        assert_eq!(st.invalid_utf8_lines, 1);
+        assert_eq!(st.untokenizable_lines, 1);
+        assert_eq!(st.one_sentence_documents, 2);
+        assert_eq!(st.empty_documents, 1);
+        assert_eq!((st.documents, st.sentences), (4, 6));
+        assert!(load_corpus(&[std::path::Path::new("/nonexistent/x")], &tok).is_err());
+    }
+
+    #[test]
     fn prepare_reports_what_it_skipped() {
         let inputs = vec![
             (
