@@ -1,12 +1,14 @@
 //! picobert-trainer: host-side tooling for picobert (library half of the `picobert` binary).
 
 pub mod blob;
+pub mod cmd_finetune;
 pub mod cmd_forward;
 pub mod cmd_import;
 pub mod cmd_inspect;
 pub mod cmd_plot;
 pub mod cmd_prepare;
 pub mod cmd_pretrain;
+pub mod finetune;
 pub mod fsutil;
 pub mod hf;
 pub mod import;

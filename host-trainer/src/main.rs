@@ -22,6 +22,8 @@ enum Command {
     Inspect(cmd_inspect::Args),
     /// Run the core on a batch in transformers' JSON layout; write transformers' outputs.
     Forward(cmd_forward::Args),
+    /// Fine-tune a BERT directory on a sentence (classify) or word (tag) task.
+    Finetune(cmd_finetune::Args),
     /// Raw text -> pretraining corpus (one sentence per line, blank line between documents).
     Prepare(cmd_prepare::Args),
     /// MLM + NSP pretraining from scratch; checkpoints are Hugging Face directories.
@@ -36,6 +38,7 @@ fn main() {
         Command::Import(a) => cmd_import::run(a),
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Forward(a) => cmd_forward::run(a),
+        Command::Finetune(a) => cmd_finetune::run(a),
         Command::Prepare(a) => cmd_prepare::run(a),
         Command::Pretrain(a) => cmd_pretrain::run(a),
         Command::Plot(a) => cmd_plot::run(a),
