@@ -35,6 +35,7 @@ fn check(task: &str, expected_keys: &[&str]) {
         hf: dir.clone(),
         out: blob.clone(),
         task: None,
+        dtype: Default::default(),
     })
     .unwrap();
     cmd_forward::run(cmd_forward::Args {

@@ -1,9 +1,12 @@
 //! The encoder: embeddings, L Transformer layers, and the outputs read from them.
 
 use crate::format::{HeadKind, Role};
-use crate::kernels::{dot, gelu, layer_norm, linear, tanh};
-use crate::scratch::{scratch_len, ATTN_BLOCK, FFN_TILE};
-use crate::tensor::Matrix;
+use crate::kernels::{
+    dot, gelu, groups, layer_norm, linear, linear_i8, quant_bytes, quantize_rows, tanh,
+    QuantizedRows,
+};
+use crate::scratch::{scratch_len_for, ATTN_BLOCK, FFN_TILE};
+use crate::tensor::{DType, Matrix, Weights};
 use crate::{Model, RunError};
 
 /// One sequence to encode, as transformers takes it.
@@ -59,9 +62,31 @@ const MISSING: RunError = RunError::NoSuchHead;
 
 impl<'a> Model<'a> {
     /// `f32` elements of scratch [`Model::forward`] needs for `seq_len` tokens (exact; see
-    /// [`crate::scratch_len`]).
+    /// [`crate::scratch_len_for`]: more when the encoder layers hold int8 weights).
     pub fn scratch_len(&self, seq_len: usize) -> usize {
-        scratch_len(&self.config(), seq_len)
+        let dtype = if self.has_int8_layers() {
+            DType::I8
+        } else {
+            DType::F32
+        };
+        scratch_len_for(self.config(), seq_len, dtype)
+    }
+
+    /// Whether any encoder-layer matrix is int8, which puts the layers on the quantised path.
+    fn has_int8_layers(&self) -> bool {
+        (0..self.config().num_layers).any(|l| {
+            [
+                Role::QueryWeight,
+                Role::KeyWeight,
+                Role::ValueWeight,
+                Role::AttnOutWeight,
+                Role::InterWeight,
+                Role::OutWeight,
+            ]
+            .iter()
+            .filter_map(|&r| self.matrix(r, l))
+            .any(|m| matches!(m.w, Weights::I8 { .. }))
+        })
     }
 
     /// Runs the encoder on one sequence. The sequence output is written into `scratch`, which
@@ -168,37 +193,39 @@ impl<'a> Model<'a> {
         let (ctx, rest) = rest.split_at_mut(sh);
         let tile_w = FFN_TILE.min(cfg.intermediate_size);
         let (tile, rest) = rest.split_at_mut(s * tile_w);
+        // With int8 weights, the layer input and one FFN tile are also kept quantised (the
+        // areas `scratch_len_for(.., DType::I8)` adds after the float buffers).
+        let (mut xq, mut tq, rest) = if self.has_int8_layers() {
+            let (a, rest) = QuantArea::split(rest, s, h);
+            let (b, rest) = QuantArea::split(rest, s, tile_w);
+            (Some(a), Some(b), rest)
+        } else {
+            (None, None, rest)
+        };
 
-        linear(
-            hidden,
-            s,
-            &m(Role::QueryWeight)?,
-            Some(v(Role::QueryBias)?),
-            q,
-            false,
-        );
-        linear(
-            hidden,
-            s,
-            &m(Role::KeyWeight)?,
-            Some(v(Role::KeyBias)?),
-            k,
-            false,
-        );
-        linear(
-            hidden,
-            s,
-            &m(Role::ValueWeight)?,
-            Some(v(Role::ValueBias)?),
-            val,
-            false,
-        );
+        let x = quantize(hidden, s, h, &mut xq);
+        for (wr, br, out) in [
+            (Role::QueryWeight, Role::QueryBias, &mut *q),
+            (Role::KeyWeight, Role::KeyBias, &mut *k),
+            (Role::ValueWeight, Role::ValueBias, &mut *val),
+        ] {
+            project(hidden, x.as_ref(), s, &m(wr)?, Some(v(br)?), out, false);
+        }
         self.attention(input, q, k, val, ctx, rest);
 
         // Attention output projection into `q` (free now), residual, LayerNorm.
         let attn_out = q;
         let wo = m(Role::AttnOutWeight)?;
-        linear(ctx, s, &wo, Some(v(Role::AttnOutBias)?), attn_out, false);
+        let x = quantize(ctx, s, h, &mut xq);
+        project(
+            ctx,
+            x.as_ref(),
+            s,
+            &wo,
+            Some(v(Role::AttnOutBias)?),
+            attn_out,
+            false,
+        );
         let (g, b) = (v(Role::AttnLnWeight)?, v(Role::AttnLnBias)?);
         for (x, y) in hidden.chunks_exact_mut(h).zip(attn_out.chunks_exact(h)) {
             x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
@@ -206,27 +233,32 @@ impl<'a> Model<'a> {
         }
 
         // Feed-forward, tiled over the inner dimension: out = b2 + sum over tiles of
-        // gelu(x W1[tile]^T + b1[tile]) W2[:, tile]^T.
+        // gelu(x W1[tile]^T + b1[tile]) W2[:, tile]^T. On the int8 path each tile is quantised
+        // per row on its own, which also gives each 64-column slice its own scale.
         let out = k;
         let (w1, b1) = (m(Role::InterWeight)?, v(Role::InterBias)?);
         let (w2, b2) = (m(Role::OutWeight)?, v(Role::OutBias)?);
         for row in out.chunks_exact_mut(h) {
             row.copy_from_slice(b2);
         }
+        let x = quantize(hidden, s, h, &mut xq);
         let mut t0 = 0;
         while t0 < cfg.intermediate_size {
             let tw = tile_w.min(cfg.intermediate_size - t0);
             let inter = &mut tile[..s * tw];
-            linear(
+            let w1t = w1.rows(t0, tw);
+            project(
                 hidden,
+                x.as_ref(),
                 s,
-                &w1.rows(t0, tw),
+                &w1t,
                 Some(&b1[t0..t0 + tw]),
                 inter,
                 false,
             );
             gelu(inter);
-            linear(inter, s, &w2.columns(t0, tw), None, out, true);
+            let it = quantize(inter, s, tw, &mut tq);
+            project(inter, it.as_ref(), s, &w2.columns(t0, tw), None, out, true);
             t0 += tw;
         }
         let (g, b) = (v(Role::OutLnWeight)?, v(Role::OutLnBias)?);
@@ -293,6 +325,53 @@ impl<'a> Model<'a> {
                 }
             }
         }
+    }
+}
+
+/// Scratch for one quantised activation matrix, carved out of the f32 scratch.
+struct QuantArea<'s> {
+    data: &'s mut [i8],
+    scales: &'s mut [f32],
+}
+
+impl<'s> QuantArea<'s> {
+    /// Splits the area for `rows x cols` off the front of `buf` (the layout of
+    /// [`crate::scratch::quant_area_len`]).
+    fn split(buf: &'s mut [f32], rows: usize, cols: usize) -> (Self, &'s mut [f32]) {
+        let (data, rest) = buf.split_at_mut(quant_bytes(rows, cols).div_ceil(4));
+        let (scales, rest) = rest.split_at_mut(rows * groups(cols));
+        let data: &mut [i8] = bytemuck::cast_slice_mut(data);
+        (QuantArea { data, scales }, rest)
+    }
+}
+
+/// Quantises `x` (`rows x cols`) into `area`, if the layer runs on int8.
+fn quantize<'q>(
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    area: &'q mut Option<QuantArea>,
+) -> Option<QuantizedRows<'q>> {
+    let a = area.as_mut()?;
+    Some(quantize_rows(x, rows, cols, a.data, a.scales))
+}
+
+/// `out (+)= x W^T + b`: the int8 kernel when the weights are int8 and `x` was quantised, the
+/// float kernel otherwise (a blob may mix precisions per tensor).
+fn project(
+    x: &[f32],
+    xq: Option<&QuantizedRows>,
+    rows: usize,
+    w: &Matrix,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    accumulate: bool,
+) {
+    match (w.w, xq) {
+        (Weights::I8 { q, scales }, Some(xq)) => {
+            linear_i8(xq, q, scales, w.stride, w.rows, bias, out, accumulate)
+        }
+        _ => linear(x, rows, w, bias, out, accumulate),
     }
 }
 

@@ -46,6 +46,6 @@ pub use format::{
 };
 pub use heads::{Head, Labels};
 pub use model::Model;
-pub use scratch::{scratch_bytes, scratch_len};
+pub use scratch::{quant_area_len, scratch_bytes, scratch_len, scratch_len_for};
 pub use tensor::{DType, Matrix, Weights};
 pub use vocab::{vocab_hash, Vocab};

@@ -1,6 +1,8 @@
 //! How much scratch a forward pass needs. The caller owns the memory; these functions are exact
 //! and `const`, so firmware can size a static buffer at compile time.
 
+use crate::kernels::{groups, quant_bytes};
+use crate::tensor::DType;
 use crate::Config;
 
 /// Columns of the feed-forward inner layer computed at a time: the FFN never holds a full
@@ -17,10 +19,10 @@ const fn min(a: usize, b: usize) -> usize {
     }
 }
 
-/// `f32` elements of scratch for a forward pass of `seq_len` tokens, heads included:
-/// the hidden states, query, key, value and context (`5 x seq_len x hidden`), one FFN tile
-/// (`seq_len x min(64, intermediate)`), one block of attention scores, a head-sized accumulator,
-/// and two hidden-sized vectors for the heads.
+/// `f32` elements of scratch for a forward pass of `seq_len` tokens with f32 or f16 weights,
+/// heads included: the hidden states, query, key, value and context (`5 x seq_len x hidden`),
+/// one FFN tile (`seq_len x min(64, intermediate)`), one block of attention scores, a head-sized
+/// accumulator, and two hidden-sized vectors for the heads.
 pub const fn scratch_len(cfg: &Config, seq_len: usize) -> usize {
     let h = cfg.hidden_size;
     5 * seq_len * h
@@ -30,7 +32,30 @@ pub const fn scratch_len(cfg: &Config, seq_len: usize) -> usize {
         + 2 * h
 }
 
-/// Bytes of scratch for a forward pass of `seq_len` tokens: `4 * scratch_len`.
+/// `f32` elements holding one quantised `rows x cols` activation matrix: the int8 panel layout
+/// (`crate::kernels::quant_bytes`, rounded up to whole f32s) and one f32 scale per row and
+/// group of 64 columns.
+pub const fn quant_area_len(rows: usize, cols: usize) -> usize {
+    quant_bytes(rows, cols).div_ceil(4) + rows * groups(cols)
+}
+
+/// `f32` elements of scratch for `seq_len` tokens when the encoder's weights are `dtype`.
+/// f32 and f16 need [`scratch_len`]; int8 adds the quantised layer input
+/// (`seq_len x hidden`) and the quantised FFN tile (`seq_len x min(64, intermediate)`), see
+/// [`quant_area_len`].
+pub const fn scratch_len_for(cfg: &Config, seq_len: usize, dtype: DType) -> usize {
+    let base = scratch_len(cfg, seq_len);
+    match dtype {
+        DType::F32 | DType::F16 => base,
+        DType::I8 => {
+            base + quant_area_len(seq_len, cfg.hidden_size)
+                + quant_area_len(seq_len, min(FFN_TILE, cfg.intermediate_size))
+        }
+    }
+}
+
+/// Bytes of scratch for a forward pass of `seq_len` tokens with f32 or f16 weights:
+/// `4 * scratch_len`.
 pub const fn scratch_bytes(cfg: &Config, seq_len: usize) -> usize {
     4 * scratch_len(cfg, seq_len)
 }

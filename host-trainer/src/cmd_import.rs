@@ -15,6 +15,9 @@ pub struct Args {
     /// Task of a `classifier.*` head when config.json's `architectures` does not name it.
     #[arg(long, value_enum)]
     pub task: Option<TaskArg>,
+    /// Precision of the weight matrices (docs/DESIGN.md, "Quantization").
+    #[arg(long, value_enum, default_value_t)]
+    pub dtype: crate::blob::quantize::WeightDtype,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -38,7 +41,8 @@ pub fn run(args: Args) -> Result<(), String> {
         TaskArg::Sequence => ClassifierTask::Sequence,
         TaskArg::Token => ClassifierTask::Token,
     });
-    let model = import_hf_dir(&args.hf, task)?;
+    let mut model = import_hf_dir(&args.hf, task)?;
+    crate::blob::quantize::convert(&mut model, args.dtype);
     let n = write_blob(&model, &args.out)?;
     let heads: Vec<String> = model
         .heads

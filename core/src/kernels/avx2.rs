@@ -6,7 +6,7 @@
 //! quantisation already wrote). Each micro-tile is 16 rows x `NR` outputs in registers.
 #![allow(unsafe_code)]
 
-use super::quant::{QuantizedRows, PANEL_ROWS};
+use super::quant::{groups, QuantizedRows, GROUP, PANEL_ROWS};
 use super::reference::store;
 use super::FloatWeights;
 use core::arch::x86_64::*;
@@ -158,6 +158,9 @@ unsafe fn micro(a: *const f32, w: &[*const f32; NR], kc: usize) -> [[__m256; 2];
 
 /// Outputs per int8 micro-tile: 8 accumulators, 2 activation registers and temporaries.
 const INR: usize = 4;
+/// Scale groups of the widest input this kernel takes (its per-panel scale table lives on the
+/// stack); wider inputs, 4096+ columns, go to the reference. The encoder's widest is `hidden`.
+const MAX_GROUPS: usize = 64;
 
 /// Int8 linear layer; see [`super::linear_i8`].
 #[allow(clippy::too_many_arguments)]
@@ -172,6 +175,9 @@ pub(super) fn linear_i8(
     accumulate: bool,
 ) {
     debug_assert!(available());
+    if groups(x.cols()) > MAX_GROUPS {
+        return super::reference::linear_i8(x, q, sw, stride, n, bias, out, accumulate);
+    }
     // SAFETY: the CPU has AVX2 (checked by `backend()`); `super::linear_i8` checked that `q`
     // holds `n` rows of `x.cols()` bytes at `stride`, which is all `igemm` reads.
     unsafe { igemm(x, q, sw, stride, n, bias, out, accumulate) }
@@ -190,54 +196,69 @@ unsafe fn igemm(
     accumulate: bool,
 ) {
     let (rows, k) = (x.rows(), x.cols());
-    let (full, tail) = (k / 4, k % 4);
+    let (full, rem) = (k / 4, k % 4);
+    let (ng, gq) = (groups(k), GROUP / 4);
     let mut tile = [[0f32; MR]; INR];
+    // Scales of one panel, group-major: 16 rows of group g at [g * 16..].
+    let mut sx = [0f32; MR * MAX_GROUPS];
     for p in 0..rows.div_ceil(PANEL_ROWS) {
         let r0 = p * PANEL_ROWS;
         let mr = MR.min(rows - r0);
         let panel = x.panel(p);
-        let mut sx = [0f32; MR];
-        sx[..mr].copy_from_slice(&x.scales()[r0..r0 + mr]);
-        let sx = [
-            _mm256_loadu_ps(sx.as_ptr()),
-            _mm256_loadu_ps(sx.as_ptr().add(8)),
-        ];
+        sx.fill(0.0);
+        for g in 0..ng {
+            for r in 0..mr {
+                sx[g * MR + r] = x.scale(r0 + r, g);
+            }
+        }
         for nb in (0..n).step_by(INR) {
             let nr = INR.min(n - nb);
             let mut wp = [q.as_ptr(); INR];
-            for (j, p) in wp.iter_mut().enumerate().take(nr) {
-                *p = q.as_ptr().add((nb + j) * stride);
-            }
-            let mut acc = [[_mm256_setzero_si256(); 2]; INR];
-            imicro(panel.as_ptr(), &wp, full, &mut acc);
-            if tail > 0 {
-                // The last quad of a row is partial: copy it, zero-padded, so no read passes
-                // the end of the row (the activations' padding is zero too).
-                let mut words = [0i32; INR];
-                for (j, wd) in words.iter_mut().enumerate().take(nr) {
-                    let mut b = [0u8; 4];
-                    for (t, bt) in b.iter_mut().enumerate().take(tail) {
-                        *bt = *wp[j].add(full * 4 + t) as u8;
-                    }
-                    *wd = i32::from_le_bytes(b);
-                }
-                let xa = _mm256_loadu_si256(panel.as_ptr().add(full * 64) as *const __m256i);
-                let xb = _mm256_loadu_si256(panel.as_ptr().add(full * 64 + 32) as *const __m256i);
-                for j in 0..INR {
-                    step(&mut acc[j], xa, xb, _mm256_set1_epi32(words[j]));
-                }
-            }
-            // The reference's `requant`, lane-wise: acc * (sx * sw) + b, no FMA.
+            let mut tail = [0i32; INR];
             for j in 0..nr {
-                let o = nb + j;
-                let s = _mm256_set1_ps(sw[o]);
-                for h in 0..2 {
-                    let mut v =
-                        _mm256_mul_ps(_mm256_cvtepi32_ps(acc[j][h]), _mm256_mul_ps(sx[h], s));
-                    if let Some(b) = bias {
-                        v = _mm256_add_ps(v, _mm256_set1_ps(b[o]));
+                let row = &q[(nb + j) * stride..(nb + j) * stride + k];
+                wp[j] = row.as_ptr();
+                // The last quad of a row may be partial: copy it, zero-padded, so no read
+                // passes the end of the row (the activations' padding is zero too).
+                let mut b = [0u8; 4];
+                for (t, bt) in b.iter_mut().enumerate().take(rem) {
+                    *bt = row[full * 4 + t] as u8;
+                }
+                tail[j] = i32::from_le_bytes(b);
+            }
+            let mut v = [[_mm256_setzero_ps(); 2]; INR];
+            for g in 0..ng {
+                let q0 = g * gq;
+                let nq = gq.min(full.saturating_sub(q0));
+                let mut acc = [[_mm256_setzero_si256(); 2]; INR];
+                let wg = core::array::from_fn(|j| wp[j].add(q0 * 4));
+                imicro(panel.as_ptr().add(q0 * 64), &wg, nq, &mut acc);
+                if rem > 0 && full / gq == g {
+                    let at = panel.as_ptr().add(full * 64);
+                    let xa = _mm256_loadu_si256(at as *const __m256i);
+                    let xb = _mm256_loadu_si256(at.add(32) as *const __m256i);
+                    for j in 0..INR {
+                        step(&mut acc[j], xa, xb, _mm256_set1_epi32(tail[j]));
                     }
-                    _mm256_storeu_ps(tile[j].as_mut_ptr().add(8 * h), v);
+                }
+                // The reference's `requant`, lane-wise: v + acc * (sx * sw), no FMA.
+                let sxg = sx.as_ptr().add(g * MR);
+                for j in 0..nr {
+                    let s = _mm256_set1_ps(sw[nb + j]);
+                    for h in 0..2 {
+                        let scale = _mm256_mul_ps(_mm256_loadu_ps(sxg.add(8 * h)), s);
+                        let t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[j][h]), scale);
+                        v[j][h] = _mm256_add_ps(v[j][h], t);
+                    }
+                }
+            }
+            for j in 0..nr {
+                for h in 0..2 {
+                    let mut y = v[j][h];
+                    if let Some(b) = bias {
+                        y = _mm256_add_ps(y, _mm256_set1_ps(b[nb + j]));
+                    }
+                    _mm256_storeu_ps(tile[j].as_mut_ptr().add(8 * h), y);
                 }
             }
             for r in 0..mr {

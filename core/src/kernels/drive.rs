@@ -6,7 +6,7 @@
 // Register tiles are indexed by lane and row; index loops read clearer than zipped iterators.
 #![allow(clippy::needless_range_loop)]
 
-use super::quant::{QuantizedRows, PANEL_ROWS};
+use super::quant::{groups, QuantizedRows, GROUP, PANEL_ROWS};
 use super::reference::{requant, store};
 #[cfg(not(target_arch = "arm"))]
 use super::{FloatData, FloatWeights};
@@ -119,8 +119,8 @@ pub(super) trait IntTile {
     ) -> [[i32; MR]; NR_MAX];
 }
 
-/// Int8 linear layer on backend `T`; see [`super::linear_i8`]. The requantisation is the
-/// reference's, element by element.
+/// Int8 linear layer on backend `T`; see [`super::linear_i8`]. One micro-tile call per scale
+/// group; the requantisation is the reference's, element by element.
 ///
 /// # Safety
 /// The CPU supports `T`'s instructions; `q` holds `n` rows of `x.cols()` at `stride`.
@@ -137,6 +137,7 @@ pub(super) unsafe fn int_linear<T: IntTile>(
 ) {
     let (rows, k) = (x.rows(), x.cols());
     let (full, rem) = (k / 4, k % 4);
+    let gq = GROUP / 4;
     for p in 0..rows.div_ceil(MR) {
         let r0 = p * MR;
         let mr = MR.min(rows - r0);
@@ -150,13 +151,33 @@ pub(super) unsafe fn int_linear<T: IntTile>(
                 wp[j] = row.as_ptr();
                 tail[j][..rem].copy_from_slice(&row[full * 4..]);
             }
-            let acc = T::tile(panel, mr, &wp, full, (rem > 0).then_some(&tail));
+            let mut v = [[0f32; MR]; NR_MAX];
+            for g in 0..groups(k) {
+                let q0 = g * gq;
+                let nq = gq.min(full.saturating_sub(q0));
+                let has_tail = rem > 0 && full / gq == g;
+                let wg = core::array::from_fn(|j| wp[j].add(q0 * 4));
+                let acc = T::tile(
+                    &panel[q0 * MR * 4..],
+                    mr,
+                    &wg,
+                    nq,
+                    has_tail.then_some(&tail),
+                );
+                for j in 0..nr {
+                    for r in 0..mr {
+                        v[j][r] = requant(v[j][r], acc[j][r], x.scale(r0 + r, g), sw[nb + j]);
+                    }
+                }
+            }
             for r in 0..mr {
                 let s = r0 + r;
                 let orow = &mut out[s * n + nb..s * n + nb + nr];
                 for (j, y) in orow.iter_mut().enumerate() {
-                    let o = nb + j;
-                    let v = requant(acc[j][r], x.scales()[s], sw[o], bias.map(|b| b[o]));
+                    let v = match bias {
+                        Some(b) => v[j][r] + b[nb + j],
+                        None => v[j][r],
+                    };
                     store(y, v, accumulate);
                 }
             }

@@ -38,7 +38,7 @@ mod wasm;
 #[cfg(test)]
 mod tests;
 
-pub use quant::{quant_bytes, quantize_rows, QuantizedRows, PANEL_ROWS};
+pub use quant::{groups, quant_bytes, quantize_rows, QuantizedRows, GROUP, PANEL_ROWS};
 pub use reference::{dot, dot_f16, dot_i8, LANES};
 
 use crate::tensor::Matrix;
@@ -218,8 +218,9 @@ pub fn linear(
     reference::linear(x, rows, w, bias, out, accumulate)
 }
 
-/// The int8 linear layer: `out[s][o] (+)= acc * (sx[s] * sw[o]) + bias[o]` where
-/// `acc = sum_k xq[s][k] * q[o][k]` in exact int32 arithmetic. `q` holds `n` rows of
+/// The int8 linear layer: `out[s][o] (+)= (sum over groups g of acc_g * (sx[s][g] * sw[o])) +
+/// bias[o]`, where `acc_g = sum_{k in g} xq[s][k] * q[o][k]` in exact int32 arithmetic, the
+/// groups being [`GROUP`] columns wide and summed in order from 0.0. `q` holds `n` rows of
 /// `x.cols()` int8 weights, row `o` starting at `o * stride`, with per-row scales `sw`; `out`
 /// is `[x.rows(), n]` row-major. Bit-exact on every backend.
 ///

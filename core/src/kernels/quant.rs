@@ -1,7 +1,10 @@
 //! Run-time quantisation of activations for the int8 path.
 //!
-//! Each row (token) gets its own symmetric scale, `sx = max|x| / 127`, and
-//! `q = clamp(round_ties_even(x * (127 / max|x|)), -127, 127)`; a zero row gets `sx = 0`, `q = 0`.
+//! Each group of [`GROUP`] consecutive columns of a row (token) gets its own symmetric scale,
+//! `sx = max|x| / 127` over the group, and `q = clamp(round_ties_even(x * (127 / max|x|)),
+//! -127, 127)`; an all-zero group gets `sx = 0`, `q = 0`. Groups rather than whole rows because
+//! BERT's hidden states have a few outlier features: with one scale per row they would leave
+//! the other features a handful of levels.
 //! The rows are stored in the panel layout every int8 kernel reads directly, so no backend
 //! repacks activations: panels of [`PANEL_ROWS`] rows; inside a panel, for each group of four
 //! columns ("quad"), the 4 bytes of row 0, then of row 1, ... A quad of one row is one 32-bit
@@ -10,6 +13,14 @@
 
 /// Rows per panel of the quantised layout.
 pub const PANEL_ROWS: usize = 16;
+
+/// Columns sharing one activation scale (16 quads).
+pub const GROUP: usize = 64;
+
+/// Scale groups of a row of `cols` columns.
+pub const fn groups(cols: usize) -> usize {
+    cols.div_ceil(GROUP)
+}
 
 /// Bytes of the quantised layout for `rows x cols` activations.
 pub const fn quant_bytes(rows: usize, cols: usize) -> usize {
@@ -51,9 +62,14 @@ impl<'a> QuantizedRows<'a> {
         self.cols
     }
 
-    /// Per-row scales: row `s` is `q[s] * scales[s]`.
+    /// Scales, `groups(cols)` per row: `x[s][k] = q[s][k] * scales[s * groups + k / GROUP]`.
     pub fn scales(&self) -> &'a [f32] {
         self.scales
+    }
+
+    /// Scale of row `s`, group `g`.
+    pub fn scale(&self, s: usize, g: usize) -> f32 {
+        self.scales[s * groups(self.cols) + g]
     }
 
     /// Quads per row (columns rounded up to a multiple of 4, divided by 4).
@@ -78,7 +94,7 @@ fn index(quads: usize, s: usize, k: usize) -> usize {
 }
 
 /// Quantises `rows x cols` row-major `x` into `data` (at least [`quant_bytes`] long) and
-/// `scales` (`rows` long).
+/// `scales` (`rows * groups(cols)` long).
 ///
 /// # Panics
 /// If a buffer is shorter than stated.
@@ -90,28 +106,29 @@ pub fn quantize_rows<'a>(
     scales: &'a mut [f32],
 ) -> QuantizedRows<'a> {
     let data = &mut data[..quant_bytes(rows, cols)];
-    let scales = &mut scales[..rows];
+    let ng = groups(cols);
+    let scales = &mut scales[..rows * ng];
     let quads = cols.div_ceil(4);
     data.fill(0);
-    // Chunks of 64 columns: quantise into a contiguous buffer (vectorisable), then scatter the
-    // quads; eight max lanes for the same reason (max is exact, so lane order does not matter).
-    let mut buf = [0i8; 64];
+    // Per group: the scale (eight max lanes so it vectorises; max is exact, lane order does not
+    // matter), then quantise into a contiguous buffer (vectorisable) and scatter the quads.
+    let mut buf = [0i8; GROUP];
     for (s, row) in x[..rows * cols].chunks_exact(cols).enumerate() {
-        let mut lanes = [0f32; 8];
-        for chunk in row.chunks(8) {
-            for (m, v) in lanes.iter_mut().zip(chunk) {
-                *m = m.max(v.abs());
+        for (g, chunk) in row.chunks(GROUP).enumerate() {
+            let mut lanes = [0f32; 8];
+            for part in chunk.chunks(8) {
+                for (m, v) in lanes.iter_mut().zip(part) {
+                    *m = m.max(v.abs());
+                }
             }
-        }
-        let amax = lanes.iter().fold(0f32, |m, v| m.max(*v));
-        let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
-        scales[s] = amax / 127.0;
-        for (c, chunk) in row.chunks(64).enumerate() {
+            let amax = lanes.iter().fold(0f32, |m, v| m.max(*v));
+            let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+            scales[s * ng + g] = amax / 127.0;
             for (d, v) in buf.iter_mut().zip(chunk) {
                 *d = quantize_one(v * inv);
             }
             for (kq, quad) in buf[..chunk.len()].chunks(4).enumerate() {
-                let at = index(quads, s, c * 64 + kq * 4);
+                let at = index(quads, s, g * GROUP + kq * 4);
                 data[at..at + quad.len()].copy_from_slice(quad);
             }
         }

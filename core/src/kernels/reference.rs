@@ -1,7 +1,7 @@
 //! Scalar reference kernels. Each defines the result a SIMD version must reproduce: bit for bit
 //! for the integer path, within the tolerance of `docs/DESIGN.md` ("Quantization") for floats.
 
-use super::quant::QuantizedRows;
+use super::quant::{QuantizedRows, GROUP};
 use crate::tensor::{Matrix, Weights};
 use half::f16;
 
@@ -85,15 +85,12 @@ pub fn linear(
     }
 }
 
-/// The requantisation of one int32 dot product: `acc * (sx * sw) + b`, in that order, with no
-/// fused multiply-add, so every backend rounds identically.
+/// The requantisation of one group's int32 dot product, added to the running sum `v`:
+/// `v + acc * (sx * sw)`, in that order, with no fused multiply-add, so every backend rounds
+/// identically.
 #[inline(always)]
-pub(super) fn requant(acc: i32, sx: f32, sw: f32, bias: Option<f32>) -> f32 {
-    let v = acc as f32 * (sx * sw);
-    match bias {
-        Some(b) => v + b,
-        None => v,
-    }
+pub(super) fn requant(v: f32, acc: i32, sx: f32, sw: f32) -> f32 {
+    v + acc as f32 * (sx * sw)
 }
 
 /// Integer linear layer, see [`super::linear_i8`]. `q` is `[n, stride]` row-major int8 with
@@ -113,12 +110,18 @@ pub fn linear_i8(
     for s in 0..x.rows() {
         for o in 0..n {
             let wr = &q[o * stride..o * stride + k];
-            let acc: i32 = wr
-                .iter()
-                .enumerate()
-                .map(|(i, &w)| x.get(s, i) as i32 * w as i32)
-                .sum();
-            let v = requant(acc, x.scales()[s], scales[o], bias.map(|b| b[o]));
+            let mut v = 0f32;
+            for (g, wg) in wr.chunks(GROUP).enumerate() {
+                let acc: i32 = wg
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &w)| x.get(s, g * GROUP + i) as i32 * w as i32)
+                    .sum();
+                v = requant(v, acc, x.scale(s, g), scales[o]);
+            }
+            if let Some(b) = bias {
+                v += b[o];
+            }
             store(&mut out[s * n + o], v, accumulate);
         }
     }

@@ -64,11 +64,26 @@ fn quantize_rounds_ties_to_even_and_clamps() {
     let q = quantize_rows(&x, 2, 4, &mut data, &mut scales);
     let row0: Vec<i8> = (0..4).map(|k| q.get(0, k)).collect();
     assert_eq!(row0, [64, -32, 16, 127]);
-    assert_eq!(q.scales()[0], 2.0 / 127.0);
+    assert_eq!(q.scale(0, 0), 2.0 / 127.0);
     // A row whose only non-zero is NaN has max 0: scale 0, and NaN * 0 clamps to -127.
     let row1: Vec<i8> = (0..4).map(|k| q.get(1, k)).collect();
     assert_eq!(row1, [0, -127, 0, 0]);
-    assert_eq!(q.scales()[1], 0.0);
+    assert_eq!(q.scale(1, 0), 0.0);
+}
+
+#[test]
+fn each_group_of_columns_has_its_own_scale() {
+    // An outlier in group 0 must not coarsen group 1.
+    let mut x = vec![0.01f32; 2 * GROUP];
+    x[3] = 100.0;
+    let mut data = vec![0i8; quant_bytes(1, x.len())];
+    let mut scales = [0f32; 2];
+    let q = quantize_rows(&x, 1, x.len(), &mut data, &mut scales);
+    assert_eq!(
+        (q.scale(0, 0), q.scale(0, 1)),
+        (100.0 / 127.0, 0.01 / 127.0)
+    );
+    assert_eq!((q.get(0, 0), q.get(0, 3), q.get(0, GROUP)), (0, 127, 127));
 }
 
 #[test]
@@ -76,7 +91,7 @@ fn quantize_layout_is_panels_of_quads() {
     let (rows, cols) = (17, 6);
     let x: Vec<f32> = (0..rows * cols).map(|i| (i % 7) as f32 - 3.0).collect();
     let mut data = vec![1i8; quant_bytes(rows, cols)];
-    let mut scales = vec![0f32; rows];
+    let mut scales = vec![0f32; rows * groups(cols)];
     let q = quantize_rows(&x, rows, cols, &mut data, &mut scales);
     assert_eq!(q.quads(), 2);
     for s in 0..rows {
@@ -107,7 +122,7 @@ fn linear_i8_is_bit_exact_with_reference() {
         let accumulate = case % 3 == 0;
         let init = rng.vec(rows * n, 1.0);
         let mut data = vec![0i8; quant_bytes(rows, k)];
-        let mut scales = vec![0f32; rows];
+        let mut scales = vec![0f32; rows * groups(k)];
         let xq = quantize_rows(&x, rows, k, &mut data, &mut scales);
         let (mut got, mut want) = (init.clone(), init);
         linear_i8(
@@ -142,21 +157,20 @@ fn linear_i8_is_bit_exact_with_reference() {
 fn reference_int8_matches_dequantised_product() {
     // The integer path computes (sum xq * wq) * sx * sw: compare with the same sum in f64.
     let mut rng = Rng(7);
-    let (rows, k, n) = (5, 37, 9);
+    let (rows, k, n) = (5, 137, 9);
     let x = rng.vec(rows * k, 2.0);
     let q = rng.i8s(n * k);
     let sw = rng.vec(n, 0.1);
     let mut data = vec![0i8; quant_bytes(rows, k)];
-    let mut scales = vec![0f32; rows];
+    let mut scales = vec![0f32; rows * groups(k)];
     let xq = quantize_rows(&x, rows, k, &mut data, &mut scales);
     let mut out = vec![0f32; rows * n];
     reference::linear_i8(&xq, &q, &sw, k, n, None, &mut out, false);
     for s in 0..rows {
         for o in 0..n {
             let exact: f64 = (0..k)
-                .map(|i| xq.get(s, i) as f64 * q[o * k + i] as f64)
+                .map(|i| xq.get(s, i) as f64 * xq.scale(s, i / GROUP) as f64 * q[o * k + i] as f64)
                 .sum::<f64>()
-                * xq.scales()[s] as f64
                 * sw[o] as f64;
             assert!((out[s * n + o] as f64 - exact).abs() <= 1e-6 * exact.abs().max(1e-3));
         }
@@ -253,6 +267,7 @@ fn avx2_backend_is_selected_when_the_cpu_has_it() {
 
 #[test]
 #[cfg(any(
+    all(feature = "simd-dsp", target_arch = "arm"),
     all(feature = "simd-neon", target_arch = "aarch64"),
     all(
         feature = "simd-wasm",

@@ -1,6 +1,7 @@
 //! Writing and reading blobs (`docs/FORMAT.md`).
 
 mod aligned;
+pub mod quantize;
 mod vocab;
 mod writer;
 
