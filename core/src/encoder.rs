@@ -3,10 +3,11 @@
 use crate::format::{HeadKind, Role};
 use crate::kernels::{
     dot, gelu, groups, layer_norm, linear, linear_i8, quant_bytes, quantize_rows, tanh,
-    QuantizedRows,
+    QuantizedRows, PANEL_ROWS,
 };
 use crate::scratch::{scratch_len_for, ATTN_BLOCK, FFN_TILE};
 use crate::tensor::{DType, Matrix, Weights};
+use crate::Config;
 use crate::{Model, RunError};
 
 /// One sequence to encode, as transformers takes it.
@@ -64,12 +65,19 @@ impl<'a> Model<'a> {
     /// `f32` elements of scratch [`Model::forward`] needs for `seq_len` tokens (exact; see
     /// [`crate::scratch_len_for`]: more when the encoder layers hold int8 weights).
     pub fn scratch_len(&self, seq_len: usize) -> usize {
-        let dtype = if self.has_int8_layers() {
-            DType::I8
-        } else {
-            DType::F32
-        };
-        scratch_len_for(self.config(), seq_len, dtype)
+        scratch_len_for(self.config(), seq_len, self.layer_dtype())
+    }
+
+    /// The precision the encoder layers run in: int8 if any layer matrix is int8 (those layers
+    /// take the quantised path), else that of the first query matrix.
+    pub fn layer_dtype(&self) -> DType {
+        if self.has_int8_layers() {
+            return DType::I8;
+        }
+        match self.matrix(Role::QueryWeight, 0).map(|m| m.w) {
+            Some(Weights::F16(_)) => DType::F16,
+            _ => DType::F32,
+        }
     }
 
     /// Whether any encoder-layer matrix is int8, which puts the layers on the quantised path.
@@ -95,6 +103,18 @@ impl<'a> Model<'a> {
         &'r self,
         input: &Input<'r>,
         scratch: &'r mut [f32],
+    ) -> Result<Encoded<'r, 'a>, RunError> {
+        self.forward_threads(input, scratch, 1)
+    }
+
+    /// [`Model::forward`] on up to `threads` threads (with the `parallel` feature; without it,
+    /// the same work in the same order on this thread). Each step of a layer is split by rows,
+    /// so results do not depend on the thread count.
+    pub fn forward_threads<'r>(
+        &'r self,
+        input: &Input<'r>,
+        scratch: &'r mut [f32],
+        threads: usize,
     ) -> Result<Encoded<'r, 'a>, RunError> {
         let cfg = *self.config();
         let s = input.input_ids.len();
@@ -138,7 +158,7 @@ impl<'a> Model<'a> {
         let (hidden, work) = scratch[..needed].split_at_mut(s * h);
         self.embed(input, hidden)?;
         for layer in 0..cfg.num_layers {
-            self.layer(layer, input, hidden, work)?;
+            self.layer(layer, input, hidden, work, threads.max(1))?;
         }
         Ok(Encoded {
             model: self,
@@ -175,18 +195,22 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// One encoder layer. Every step is split by rows into `threads` chunks (multiples of the
+    /// 16-row quantisation panel) run on scoped threads: the Q/K/V projections; attention, by
+    /// query rows; and the rest (output projection, LayerNorms, the feed-forward tiles).
+    #[allow(clippy::too_many_arguments)]
     fn layer(
         &self,
         l: usize,
         input: &Input,
         hidden: &mut [f32],
         work: &mut [f32],
+        threads: usize,
     ) -> Result<(), RunError> {
-        let cfg = &self.config();
+        let cfg = *self.config();
         let (s, h) = (input.input_ids.len(), cfg.hidden_size);
         let sh = s * h;
-        let m = |r| self.matrix(r, l).ok_or(MISSING);
-        let v = |r| self.vector(r, l).ok_or(MISSING);
+        let lw = LayerWeights::new(self, l)?;
         let (q, rest) = work.split_at_mut(sh);
         let (k, rest) = rest.split_at_mut(sh);
         let (val, rest) = rest.split_at_mut(sh);
@@ -195,100 +219,106 @@ impl<'a> Model<'a> {
         let (tile, rest) = rest.split_at_mut(s * tile_w);
         // With int8 weights, the layer input and one FFN tile are also kept quantised (the
         // areas `scratch_len_for(.., DType::I8)` adds after the float buffers).
-        let (mut xq, mut tq, rest) = if self.has_int8_layers() {
+        let (mut xq, mut tq) = if self.has_int8_layers() {
             let (a, rest) = QuantArea::split(rest, s, h);
-            let (b, rest) = QuantArea::split(rest, s, tile_w);
-            (Some(a), Some(b), rest)
+            let (b, _) = QuantArea::split(rest, s, tile_w);
+            (Some(a), Some(b))
         } else {
-            (None, None, rest)
+            (None, None)
         };
+        let chunk = s
+            .div_ceil(threads)
+            .next_multiple_of(PANEL_ROWS)
+            .max(PANEL_ROWS);
 
-        let x = quantize(hidden, s, h, &mut xq);
-        for (wr, br, out) in [
-            (Role::QueryWeight, Role::QueryBias, &mut *q),
-            (Role::KeyWeight, Role::KeyBias, &mut *k),
-            (Role::ValueWeight, Role::ValueBias, &mut *val),
-        ] {
-            project(hidden, x.as_ref(), s, &m(wr)?, Some(v(br)?), out, false);
-        }
-        self.attention(input, q, k, val, ctx, rest);
-
-        // Attention output projection into `q` (free now), residual, LayerNorm.
-        let attn_out = q;
-        let wo = m(Role::AttnOutWeight)?;
-        let x = quantize(ctx, s, h, &mut xq);
-        project(
-            ctx,
-            x.as_ref(),
-            s,
-            &wo,
-            Some(v(Role::AttnOutBias)?),
-            attn_out,
-            false,
-        );
-        let (g, b) = (v(Role::AttnLnWeight)?, v(Role::AttnLnBias)?);
-        for (x, y) in hidden.chunks_exact_mut(h).zip(attn_out.chunks_exact(h)) {
-            x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
-            layer_norm(x, g, b, cfg.layer_norm_eps);
-        }
-
-        // Feed-forward, tiled over the inner dimension: out = b2 + sum over tiles of
-        // gelu(x W1[tile]^T + b1[tile]) W2[:, tile]^T. On the int8 path each tile is quantised
-        // per row on its own, which also gives each 64-column slice its own scale.
-        let out = k;
-        let (w1, b1) = (m(Role::InterWeight)?, v(Role::InterBias)?);
-        let (w2, b2) = (m(Role::OutWeight)?, v(Role::OutBias)?);
-        for row in out.chunks_exact_mut(h) {
-            row.copy_from_slice(b2);
-        }
-        let x = quantize(hidden, s, h, &mut xq);
-        let mut t0 = 0;
-        while t0 < cfg.intermediate_size {
-            let tw = tile_w.min(cfg.intermediate_size - t0);
-            let inter = &mut tile[..s * tw];
-            let w1t = w1.rows(t0, tw);
-            project(
-                hidden,
-                x.as_ref(),
-                s,
-                &w1t,
-                Some(&b1[t0..t0 + tw]),
-                inter,
-                false,
+        {
+            let mut jobs = Chunks::new(chunk, s);
+            let mut parts = (
+                &*hidden,
+                &mut *q,
+                &mut *k,
+                &mut *val,
+                xq.as_mut().map(QuantArea::reborrow),
             );
-            gelu(inter);
-            let it = quantize(inter, s, tw, &mut tq);
-            project(inter, it.as_ref(), s, &w2.columns(t0, tw), None, out, true);
-            t0 += tw;
+            run_chunks(&mut jobs, |rows| {
+                let (x, rx) = parts.0.split_at(rows * h);
+                let (qq, rq) = core::mem::take(&mut parts.1).split_at_mut(rows * h);
+                let (kk, rk) = core::mem::take(&mut parts.2).split_at_mut(rows * h);
+                let (vv, rv) = core::mem::take(&mut parts.3).split_at_mut(rows * h);
+                let (mut a, ra) = split_area(parts.4.take(), rows, h);
+                parts = (rx, rq, rk, rv, ra);
+                move || {
+                    let xq = quantize(x, rows, h, &mut a);
+                    for (w, b, out) in [(&lw.q, lw.bq, qq), (&lw.k, lw.bk, kk), (&lw.v, lw.bv, vv)]
+                    {
+                        project(x, xq.as_ref(), rows, w, Some(b), out, false);
+                    }
+                }
+            });
         }
-        let (g, b) = (v(Role::OutLnWeight)?, v(Role::OutLnBias)?);
-        for (x, y) in hidden.chunks_exact_mut(h).zip(out.chunks_exact(h)) {
-            x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
-            layer_norm(x, g, b, cfg.layer_norm_eps);
+        {
+            let (qs, ks, vs) = (&*q, &*k, &*val);
+            let mut jobs = Chunks::new(chunk, s);
+            let mut start = 0;
+            let mut out = &mut *ctx;
+            run_chunks(&mut jobs, |rows| {
+                let (c, rc) = core::mem::take(&mut out).split_at_mut(rows * h);
+                out = rc;
+                let i0 = start;
+                start += rows;
+                move || self.attention(input, i0, qs, ks, vs, c)
+            });
+        }
+        {
+            let mut jobs = Chunks::new(chunk, s);
+            let mut parts = (
+                &mut *hidden,
+                &*ctx,
+                &mut *q,
+                &mut *k,
+                &mut *tile,
+                xq.as_mut().map(QuantArea::reborrow),
+                tq.as_mut().map(QuantArea::reborrow),
+            );
+            run_chunks(&mut jobs, |rows| {
+                let (x, rx) = core::mem::take(&mut parts.0).split_at_mut(rows * h);
+                let (c, rc) = parts.1.split_at(rows * h);
+                let (a, ra) = core::mem::take(&mut parts.2).split_at_mut(rows * h);
+                let (o, ro) = core::mem::take(&mut parts.3).split_at_mut(rows * h);
+                let (t, rt) = core::mem::take(&mut parts.4).split_at_mut(rows * tile_w);
+                let (xa, rxa) = split_area(parts.5.take(), rows, h);
+                let (ta, rta) = split_area(parts.6.take(), rows, tile_w);
+                parts = (rx, rc, ra, ro, rt, rxa, rta);
+                let lw = &lw;
+                move || lw.rest_of_layer(&cfg, rows, x, c, a, o, t, xa, ta)
+            });
         }
         Ok(())
     }
 
-    /// Multi-head attention streamed per (head, query) with an online softmax over blocks of
-    /// keys, so no `seq x seq` matrix exists. Masked keys get `f32::MIN` added to their score,
-    /// as transformers does, so even an all-masked row gives transformers' (uniform) result.
+    /// Multi-head attention for query rows `i0..i0 + ctx.len() / hidden`, streamed per
+    /// (head, query) with an online softmax over blocks of keys, so no `seq x seq` matrix
+    /// exists. Masked keys get `f32::MIN` added to their score, as transformers does, so even an
+    /// all-masked row gives transformers' (uniform) result.
     fn attention(
         &self,
         input: &Input,
+        i0: usize,
         q: &[f32],
         k: &[f32],
         v: &[f32],
         ctx: &mut [f32],
-        rest: &mut [f32],
     ) {
         let cfg = &self.config();
         let (s, h, d) = (input.input_ids.len(), cfg.hidden_size, cfg.head_dim());
         let scale = 1.0 / libm::sqrtf(d as f32);
-        let (scores, rest) = rest.split_at_mut(ATTN_BLOCK);
-        let acc = &mut rest[..d];
+        let mut scores = [0f32; ATTN_BLOCK];
         for head in 0..cfg.num_heads {
             let cols = head * d..(head + 1) * d;
-            for i in 0..s {
+            for (ii, crow) in ctx.chunks_exact_mut(h).enumerate() {
+                let i = i0 + ii;
+                // The context slice itself accumulates the weighted values.
+                let acc = &mut crow[cols.clone()];
                 let qi = &q[i * h..][cols.clone()];
                 let mut max = f32::NEG_INFINITY;
                 let mut sum = 0f32;
@@ -320,10 +350,199 @@ impl<'a> Model<'a> {
                     j0 += n;
                 }
                 let inv = 1.0 / sum;
-                for (c, a) in ctx[i * h..][cols.clone()].iter_mut().zip(acc.iter()) {
-                    *c = a * inv;
+                acc.iter_mut().for_each(|a| *a *= inv);
+            }
+        }
+    }
+}
+
+/// A layer's tensors, looked up once.
+struct LayerWeights<'a> {
+    q: Matrix<'a>,
+    k: Matrix<'a>,
+    v: Matrix<'a>,
+    o: Matrix<'a>,
+    w1: Matrix<'a>,
+    w2: Matrix<'a>,
+    bq: &'a [f32],
+    bk: &'a [f32],
+    bv: &'a [f32],
+    bo: &'a [f32],
+    b1: &'a [f32],
+    b2: &'a [f32],
+    ln1: (&'a [f32], &'a [f32]),
+    ln2: (&'a [f32], &'a [f32]),
+}
+
+impl<'a> LayerWeights<'a> {
+    fn new(model: &Model<'a>, l: usize) -> Result<Self, RunError> {
+        let m = |r| model.matrix(r, l).ok_or(MISSING);
+        let v = |r| model.vector(r, l).ok_or(MISSING);
+        Ok(LayerWeights {
+            q: m(Role::QueryWeight)?,
+            k: m(Role::KeyWeight)?,
+            v: m(Role::ValueWeight)?,
+            o: m(Role::AttnOutWeight)?,
+            w1: m(Role::InterWeight)?,
+            w2: m(Role::OutWeight)?,
+            bq: v(Role::QueryBias)?,
+            bk: v(Role::KeyBias)?,
+            bv: v(Role::ValueBias)?,
+            bo: v(Role::AttnOutBias)?,
+            b1: v(Role::InterBias)?,
+            b2: v(Role::OutBias)?,
+            ln1: (v(Role::AttnLnWeight)?, v(Role::AttnLnBias)?),
+            ln2: (v(Role::OutLnWeight)?, v(Role::OutLnBias)?),
+        })
+    }
+
+    /// For `rows` tokens: attention output projection of `ctx` into `attn_out`, residual and
+    /// LayerNorm into `hidden`; then the feed-forward layer tiled over its inner dimension,
+    /// `out = b2 + sum over tiles of gelu(x W1[tile]^T + b1[tile]) W2[:, tile]^T`, residual and
+    /// LayerNorm. On the int8 path each tile is quantised on its own (its 64 columns are one
+    /// scale group).
+    #[allow(clippy::too_many_arguments)]
+    fn rest_of_layer(
+        &self,
+        cfg: &Config,
+        rows: usize,
+        hidden: &mut [f32],
+        ctx: &[f32],
+        attn_out: &mut [f32],
+        out: &mut [f32],
+        tile: &mut [f32],
+        mut xq: Option<QuantArea>,
+        mut tq: Option<QuantArea>,
+    ) {
+        let h = cfg.hidden_size;
+        let x = quantize(ctx, rows, h, &mut xq);
+        project(
+            ctx,
+            x.as_ref(),
+            rows,
+            &self.o,
+            Some(self.bo),
+            attn_out,
+            false,
+        );
+        for (x, y) in hidden.chunks_exact_mut(h).zip(attn_out.chunks_exact(h)) {
+            x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+            layer_norm(x, self.ln1.0, self.ln1.1, cfg.layer_norm_eps);
+        }
+        for row in out.chunks_exact_mut(h) {
+            row.copy_from_slice(self.b2);
+        }
+        let x = quantize(hidden, rows, h, &mut xq);
+        let tile_w = FFN_TILE.min(cfg.intermediate_size);
+        let mut t0 = 0;
+        while t0 < cfg.intermediate_size {
+            let tw = tile_w.min(cfg.intermediate_size - t0);
+            let inter = &mut tile[..rows * tw];
+            let b1 = Some(&self.b1[t0..t0 + tw]);
+            project(
+                hidden,
+                x.as_ref(),
+                rows,
+                &self.w1.rows(t0, tw),
+                b1,
+                inter,
+                false,
+            );
+            gelu(inter);
+            let it = quantize(inter, rows, tw, &mut tq);
+            project(
+                inter,
+                it.as_ref(),
+                rows,
+                &self.w2.columns(t0, tw),
+                None,
+                out,
+                true,
+            );
+            t0 += tw;
+        }
+        for (x, y) in hidden.chunks_exact_mut(h).zip(out.chunks_exact(h)) {
+            x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+            layer_norm(x, self.ln2.0, self.ln2.1, cfg.layer_norm_eps);
+        }
+    }
+}
+
+/// Consecutive row counts of at most `chunk` covering `rows` rows.
+struct Chunks {
+    chunk: usize,
+    left: usize,
+}
+
+impl Chunks {
+    fn new(chunk: usize, rows: usize) -> Self {
+        Chunks { chunk, left: rows }
+    }
+}
+
+impl Iterator for Chunks {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        let n = self.chunk.min(self.left);
+        self.left -= n;
+        (n > 0).then_some(n)
+    }
+}
+
+/// Runs one job per chunk, `make` building each job from its row count (and splitting off the
+/// buffers it owns). With the `parallel` feature, every job after the first runs on a scoped
+/// thread and the first on this one; without it, they run here in order.
+fn run_chunks<F, J>(chunks: &mut Chunks, mut make: F)
+where
+    F: FnMut(usize) -> J,
+    J: FnOnce() + Send,
+{
+    #[cfg(feature = "parallel")]
+    std::thread::scope(|scope| {
+        let mut first = None;
+        for rows in chunks {
+            let job = make(rows);
+            match first {
+                None => first = Some(job),
+                Some(_) => {
+                    scope.spawn(job);
                 }
             }
+        }
+        if let Some(job) = first {
+            job();
+        }
+    });
+    #[cfg(not(feature = "parallel"))]
+    for rows in chunks {
+        make(rows)();
+    }
+}
+
+/// Splits a quantised area after `rows` rows of `cols` columns (`rows` a multiple of the
+/// panel height unless it is the last chunk).
+fn split_area<'s>(
+    area: Option<QuantArea<'s>>,
+    rows: usize,
+    cols: usize,
+) -> (Option<QuantArea<'s>>, Option<QuantArea<'s>>) {
+    match area {
+        None => (None, None),
+        Some(a) => {
+            let nb = quant_bytes(rows, cols).min(a.data.len());
+            let ns = (rows * groups(cols)).min(a.scales.len());
+            let (d0, d1) = a.data.split_at_mut(nb);
+            let (s0, s1) = a.scales.split_at_mut(ns);
+            (
+                Some(QuantArea {
+                    data: d0,
+                    scales: s0,
+                }),
+                Some(QuantArea {
+                    data: d1,
+                    scales: s1,
+                }),
+            )
         }
     }
 }
@@ -342,6 +561,13 @@ impl<'s> QuantArea<'s> {
         let (scales, rest) = rest.split_at_mut(rows * groups(cols));
         let data: &mut [i8] = bytemuck::cast_slice_mut(data);
         (QuantArea { data, scales }, rest)
+    }
+
+    fn reborrow(&mut self) -> QuantArea<'_> {
+        QuantArea {
+            data: &mut *self.data,
+            scales: &mut *self.scales,
+        }
     }
 }
 

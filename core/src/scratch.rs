@@ -21,15 +21,12 @@ const fn min(a: usize, b: usize) -> usize {
 
 /// `f32` elements of scratch for a forward pass of `seq_len` tokens with f32 or f16 weights,
 /// heads included: the hidden states, query, key, value and context (`5 x seq_len x hidden`),
-/// one FFN tile (`seq_len x min(64, intermediate)`), one block of attention scores, a head-sized
-/// accumulator, and two hidden-sized vectors for the heads.
+/// one FFN tile (`seq_len x min(64, intermediate)`), and two hidden-sized vectors for the heads.
+/// (Attention accumulates straight into the context rows; its block of [`ATTN_BLOCK`] scores
+/// is on the stack.) The same with any thread count.
 pub const fn scratch_len(cfg: &Config, seq_len: usize) -> usize {
     let h = cfg.hidden_size;
-    5 * seq_len * h
-        + seq_len * min(FFN_TILE, cfg.intermediate_size)
-        + ATTN_BLOCK
-        + cfg.hidden_size / cfg.num_heads
-        + 2 * h
+    5 * seq_len * h + seq_len * min(FFN_TILE, cfg.intermediate_size) + 2 * h
 }
 
 /// `f32` elements holding one quantised `rows x cols` activation matrix: the int8 panel layout

@@ -1,6 +1,7 @@
 //! picobert-trainer: host-side tooling for picobert (library half of the `picobert` binary).
 
 pub mod blob;
+pub mod cmd_bench;
 pub mod cmd_finetune;
 pub mod cmd_forward;
 pub mod cmd_import;

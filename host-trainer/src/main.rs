@@ -22,6 +22,8 @@ enum Command {
     Inspect(cmd_inspect::Args),
     /// Run the core on a batch in transformers' JSON layout; write transformers' outputs.
     Forward(cmd_forward::Args),
+    /// Median milliseconds per forward pass at given lengths (compare devices and dtypes).
+    Bench(cmd_bench::Args),
     /// Fine-tune a BERT directory on a sentence (classify) or word (tag) task.
     Finetune(cmd_finetune::Args),
     /// Raw text -> pretraining corpus (one sentence per line, blank line between documents).
@@ -38,6 +40,7 @@ fn main() {
         Command::Import(a) => cmd_import::run(a),
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Forward(a) => cmd_forward::run(a),
+        Command::Bench(a) => cmd_bench::run(a),
         Command::Finetune(a) => cmd_finetune::run(a),
         Command::Prepare(a) => cmd_prepare::run(a),
         Command::Pretrain(a) => cmd_pretrain::run(a),

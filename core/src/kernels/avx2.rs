@@ -5,6 +5,8 @@
 //! 16-row block of `x` column-major on the stack; the int8 path reads the panel layout that
 //! quantisation already wrote). Each micro-tile is 16 rows x `NR` outputs in registers.
 #![allow(unsafe_code)]
+// Register tiles are indexed by lane and row; index loops read clearer than zipped iterators.
+#![allow(clippy::needless_range_loop)]
 
 use super::quant::{groups, QuantizedRows, GROUP, PANEL_ROWS};
 use super::reference::store;
