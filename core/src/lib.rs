@@ -36,7 +36,7 @@ pub mod tokenizer;
 mod vocab;
 
 pub use config::{Config, HiddenAct, TokenizerConfig, TokenizerMode};
-pub use const_config::{config_from_blob, scratch_len_for_blob};
+pub use const_config::{config_from_blob, layer_dtype_from_blob, scratch_len_for_blob};
 pub use crc32::crc32;
 pub use encoder::{Encoded, Input};
 pub use error::{Error, LoadError, RunError};

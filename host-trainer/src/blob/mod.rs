@@ -2,6 +2,7 @@
 
 mod aligned;
 pub mod quantize;
+pub mod trim;
 mod vocab;
 mod writer;
 
