@@ -17,7 +17,10 @@ fn check_case(case: &str, tok: &Tokenizer) {
     let mut failures = Vec::new();
     for name in CORPORA {
         let lines = corpus(name);
-        let records: Vec<String> = lines.iter().map(|l| ids_json(&encode_ids(tok, l))).collect();
+        let records: Vec<String> = lines
+            .iter()
+            .map(|l| ids_json(&encode_ids(tok, l)))
+            .collect();
         let ours = chunk_crcs(&records, CHUNK);
         let want: Vec<u32> = chunks[name]
             .as_array()
@@ -230,9 +233,19 @@ fn windows_match_run_squad() {
         for (k, w) in windows.enumerate() {
             let mut enc = Encoding::new(&mut ids, &mut types).unwrap();
             let len = tok
-                .encode_window(Some(query), &doc[..n], &windows, w, &mut enc, Some(&mut flags))
+                .encode_window(
+                    Some(query),
+                    &doc[..n],
+                    &windows,
+                    w,
+                    &mut enc,
+                    Some(&mut flags),
+                )
                 .unwrap();
-            assert_eq!(enc.ids()[1..=q], query.iter().map(|p| p.id).collect::<Vec<_>>()[..]);
+            assert_eq!(
+                enc.ids()[1..=q],
+                query.iter().map(|p| p.id).collect::<Vec<_>>()[..]
+            );
             let doc_flags: String = flags[q + 2..len - 1]
                 .iter()
                 .map(|&f| if f { '1' } else { '0' })

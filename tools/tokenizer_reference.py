@@ -228,6 +228,64 @@ def windows_fixture(hf, lines):
     return {"query": query, "windows": out}
 
 
+# Inputs on which the references disagree (docs/TOKENIZER.md; tests/tokenizer_differences.rs).
+# (name, text or (a, b), lowercase, max_len)
+DIFFERENCES = [
+    ("private-use-and-unassigned", "a\ue000b z\u0378z x\U000f0000y", True, None),
+    ("max-input-chars-per-word", "a" * 150, True, None),
+    ("special-token-in-text", "fill [MASK] in", True, None),
+    ("nfc-without-lowercase", "cafe\u0301 A\u030angstrom", False, None),
+    ("final-sigma", "\u039f\u0394\u039f\u03a3 \u0391\u03a3. \u0391\u03a3'\u0392", True, None),
+    ("cjk-extension-e-range", "\U0002b820\U0002b8ff", True, None),
+    ("pair-truncation-tie", ("one two three four five six seven eight nine ten",
+                             "alpha beta gamma delta epsilon zeta eta theta iota kappa"), True, 18),
+]
+
+
+def truncate_seq_pair():
+    """`_truncate_seq_pair`, taken verbatim from the wheel's run_classifier.py."""
+    import zipfile
+    wheel = os.path.join(cache_dir(), "wheels", GOOGLE_WHEEL)
+    src = zipfile.ZipFile(wheel).read("bert/run_classifier.py").decode("utf-8")
+    tree = ast.parse(src)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_truncate_seq_pair")
+    env = {}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), "run_classifier.py", "exec"), env)
+    return env["_truncate_seq_pair"]
+
+
+def differences(model_dir):
+    from transformers import BertTokenizerFast
+    from transformers.models.bert.tokenization_bert_legacy import load_vocab
+    vocab_file = os.path.join(model_dir, "vocab.txt")
+    tokenization = google_tokenization()
+    trunc = truncate_seq_pair()
+    out = []
+    for name, text, lower, max_len in DIFFERENCES:
+        hf = slow(vocab_file, lower)
+        fast = BertTokenizerFast(vocab=load_vocab(vocab_file), do_lower_case=lower)
+        g = tokenization.FullTokenizer(vocab_file, do_lower_case=lower)
+        rec = {"name": name, "lowercase": lower, "max_len": max_len}
+        if isinstance(text, tuple):
+            a, b = text
+            rec.update(a=a, b=b)
+            kw = dict(truncation="longest_first", max_length=max_len)
+            rec["hf"] = hf(a, b, **kw)["input_ids"]
+            rec["fast"] = fast(a, b, **kw)["input_ids"]
+            ta, tb = g.tokenize(a), g.tokenize(b)
+            trunc(ta, tb, max_len - 3)
+            rec["google"] = g.convert_tokens_to_ids(["[CLS]"] + ta + ["[SEP]"] + tb + ["[SEP]"])
+        else:
+            rec["text"] = text
+            rec["hf"] = hf.encode(text)
+            rec["fast"] = fast.encode(text)
+            rec["google"] = g.convert_tokens_to_ids(["[CLS]"] + g.tokenize(text) + ["[SEP]"])
+        rec["hf_vs_fast"] = rec["hf"] != rec["fast"]
+        rec["hf_vs_google"] = rec["hf"] != rec["google"]
+        out.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")))
+    write_jsonl("differences.jsonl", out)
+
+
 def generate():
     model_dir = minilm_dir()
     corpora = corpus_lines()
@@ -284,6 +342,7 @@ def generate():
                               ensure_ascii=False, separators=(",", ":")))
     write_jsonl("decode.jsonl", dec)
     write_json("windows.json", windows_fixture(hf, corpora["moby"]))
+    differences(model_dir)
 
 
 def dump(case, corpus, first, last):
@@ -298,8 +357,11 @@ def dump(case, corpus, first, last):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dump", nargs=4, metavar=("CASE", "CORPUS", "FIRST", "LAST"))
+    ap.add_argument("--differences-only", action="store_true")
     args = ap.parse_args()
-    if args.dump:
+    if args.differences_only:
+        differences(minilm_dir())
+    elif args.dump:
         case, corpus, first, last = args.dump
         dump(case, corpus, int(first), int(last))
     else:

@@ -22,6 +22,10 @@ enum Command {
     Inspect(cmd_inspect::Args),
     /// Run the core on a batch in transformers' JSON layout; write transformers' outputs.
     Forward(cmd_forward::Args),
+    /// Tokenize text, one JSON array of ids per line (`--offsets`: spans and word ids too).
+    Tokenize(cmd_tokenize::Args),
+    /// Train a WordPiece vocabulary (likelihood-scored merges) and write vocab.txt.
+    Vocab(cmd_vocab::Args),
     /// Median milliseconds per forward pass at given lengths (compare devices and dtypes).
     Bench(cmd_bench::Args),
     /// Fine-tune a BERT directory on a sentence (classify) or word (tag) task.
@@ -40,6 +44,8 @@ fn main() {
         Command::Import(a) => cmd_import::run(a),
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Forward(a) => cmd_forward::run(a),
+        Command::Tokenize(a) => cmd_tokenize::run(a),
+        Command::Vocab(a) => cmd_vocab::run(a),
         Command::Bench(a) => cmd_bench::run(a),
         Command::Finetune(a) => cmd_finetune::run(a),
         Command::Prepare(a) => cmd_prepare::run(a),

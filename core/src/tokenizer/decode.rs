@@ -73,7 +73,10 @@ impl<'a> Tokenizer<'a> {
         // Python's `str.strip()` trims Unicode whitespace; tokens come from the vocabulary.
         let text = core::str::from_utf8(&out[..len]).map_err(|_| TokenizeError::OutOfRange)?;
         let trimmed = text.trim();
-        let (start, tlen) = (trimmed.as_ptr() as usize - text.as_ptr() as usize, trimmed.len());
+        let (start, tlen) = (
+            trimmed.as_ptr() as usize - text.as_ptr() as usize,
+            trimmed.len(),
+        );
         out.copy_within(start..start + tlen, 0);
         len = tlen;
         if clean_up {

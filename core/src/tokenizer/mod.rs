@@ -164,7 +164,10 @@ impl<'a> Tokenizer<'a> {
         let mut best: Option<(u32, usize)> = None;
         for &(s, id) in &self.specials[..self.n_specials] {
             let s = s.as_bytes();
-            if s.first() == Some(&first) && rest.starts_with(s) && best.is_none_or(|(_, l)| s.len() > l) {
+            if s.first() == Some(&first)
+                && rest.starts_with(s)
+                && best.is_none_or(|(_, l)| s.len() > l)
+            {
                 best = Some((id, s.len()));
             }
         }

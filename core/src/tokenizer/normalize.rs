@@ -182,7 +182,13 @@ impl<'t, 'r, 'a> Normalizer<'t, 'r, 'a> {
         if !c.is_ascii() || !self.seq.is_empty() {
             return None;
         }
-        let lower = |c: char| if self.lower { c.to_ascii_lowercase() } else { c };
+        let lower = |c: char| {
+            if self.lower {
+                c.to_ascii_lowercase()
+            } else {
+                c
+            }
+        };
         match self.mode {
             Mode::Strip | Mode::Plain => Some(Norm::Char(lower(c), s, e)),
             Mode::Nfc if self.scan.next_is_plain_ascii() => Some(Norm::Char(lower(c), s, e)),

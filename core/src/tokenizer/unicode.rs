@@ -236,7 +236,11 @@ mod tests {
         assert_eq!(class('\u{200B}'), Class::Control);
         assert_eq!(class('\u{E000}'), Class::OtherC);
         assert_eq!(class('\u{378}'), Class::OtherC, "unassigned");
-        assert_eq!(class('$'), Class::Punct, "ASCII symbol counts as punctuation");
+        assert_eq!(
+            class('$'),
+            Class::Punct,
+            "ASCII symbol counts as punctuation"
+        );
         assert_eq!(class('\u{B7}'), Class::Punct);
         assert_eq!(class('\u{2018}'), Class::Punct);
         assert_eq!(class('\u{301}'), Class::Mark);
@@ -276,13 +280,21 @@ mod tests {
     fn canonical_decomposition_and_composition() {
         assert_eq!(nfd('é'), (['e', '\u{301}', '\0', '\0'], 2));
         assert_eq!(nfd('\u{1E69}').1, 3, "s with dot below and dot above");
-        assert_eq!(nfd('\u{212B}').0[..2], ['A', '\u{30A}'], "Angstrom sign, via singleton");
+        assert_eq!(
+            nfd('\u{212B}').0[..2],
+            ['A', '\u{30A}'],
+            "Angstrom sign, via singleton"
+        );
         assert_eq!(nfd('한').1, 3);
         assert_eq!(compose('e', '\u{301}'), Some('é'));
         assert_eq!(compose('\u{1100}', '\u{1161}'), Some('가'));
         assert_eq!(compose('가', '\u{11A8}'), Some('각'));
         assert_eq!(compose('A', 'B'), None);
-        assert_eq!(compose('\u{3B9}', '\u{344}'), None, "non-starter decomposition is excluded");
+        assert_eq!(
+            compose('\u{3B9}', '\u{344}'),
+            None,
+            "non-starter decomposition is excluded"
+        );
         assert_eq!(ccc('\u{301}'), 230);
         assert_eq!(ccc('\u{323}'), 220);
         assert_eq!(ccc('a'), 0);

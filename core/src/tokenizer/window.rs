@@ -138,7 +138,9 @@ impl<'a> Tokenizer<'a> {
     ) -> Result<usize, TokenizeError> {
         let cls = self.special(self.config.cls_id, "[CLS]")?;
         let sep = self.special(self.config.sep_id, "[SEP]")?;
-        let part = doc.get(w.start..w.start + w.len).ok_or(TokenizeError::OutOfRange)?;
+        let part = doc
+            .get(w.start..w.start + w.len)
+            .ok_or(TokenizeError::OutOfRange)?;
         let q = query.unwrap_or(&[]);
         let extra = if query.is_some() { 3 } else { 2 };
         let needed = q.len() + part.len() + extra;
@@ -228,8 +230,7 @@ mod tests {
                     let got: Vec<(usize, usize)> = ws.map(|w| (w.start, w.len)).collect();
                     assert_eq!(got, spans, "n {n} max_doc {max_doc} stride {stride}");
                     for (k, &(s, l)) in spans.iter().enumerate() {
-                        let mine: Vec<bool> =
-                            (s..s + l).map(|p| ws.is_max_context(k, p)).collect();
+                        let mine: Vec<bool> = (s..s + l).map(|p| ws.is_max_context(k, p)).collect();
                         assert_eq!(mine, flags[k], "n {n} max {max_doc} stride {stride} k {k}");
                     }
                 }
