@@ -2,11 +2,14 @@
 
 pub mod blob;
 pub mod cmd_bench;
+pub mod cmd_eval;
+pub mod cmd_export;
 pub mod cmd_finetune;
 pub mod cmd_forward;
 pub mod cmd_import;
 pub mod cmd_inspect;
 pub mod cmd_plot;
+pub mod cmd_predict;
 pub mod cmd_prepare;
 pub mod cmd_pretrain;
 pub mod cmd_tokenize;

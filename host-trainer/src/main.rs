@@ -30,6 +30,12 @@ enum Command {
     Bench(cmd_bench::Args),
     /// Fine-tune a BERT directory on a sentence (classify) or word (tag) task.
     Finetune(cmd_finetune::Args),
+    /// A fine-tuned checkpoint to a task blob (f32, f16 or int8 weights).
+    Export(cmd_export::Args),
+    /// Run a task blob through the core on labelled data; print the metrics.
+    Eval(cmd_eval::Args),
+    /// Run a task blob through the core on one text (pair); print label(s) or word tags.
+    Predict(cmd_predict::Args),
     /// Raw text -> pretraining corpus (one sentence per line, blank line between documents).
     Prepare(cmd_prepare::Args),
     /// MLM + NSP pretraining from scratch; checkpoints are Hugging Face directories.
@@ -48,6 +54,9 @@ fn main() {
         Command::Vocab(a) => cmd_vocab::run(a),
         Command::Bench(a) => cmd_bench::run(a),
         Command::Finetune(a) => cmd_finetune::run(a),
+        Command::Export(a) => cmd_export::run(a),
+        Command::Eval(a) => cmd_eval::run(a),
+        Command::Predict(a) => cmd_predict::run(a),
         Command::Prepare(a) => cmd_prepare::run(a),
         Command::Pretrain(a) => cmd_pretrain::run(a),
         Command::Plot(a) => cmd_plot::run(a),

@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod deployed;
 pub mod evaluate;
 pub mod features;
 pub mod model;
