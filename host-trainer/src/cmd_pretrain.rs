@@ -105,12 +105,12 @@ pub struct Args {
     /// Mask whole words (all pieces of a word together).
     #[arg(long)]
     pub whole_word_masking: bool,
-    /// Held-out evaluation every N updates (0: never).
+    /// Held-out evaluation every N updates (0: never, and no documents are held out).
     #[arg(long, default_value_t = 500)]
     pub eval_every: u64,
     #[arg(long, default_value_t = 20)]
     pub eval_batches: usize,
-    /// Fraction of documents held out for evaluation.
+    /// Fraction of documents held out for evaluation (0: none).
     #[arg(long, default_value_t = 0.02)]
     pub held_out: f64,
     #[arg(long, default_value_t = 10)]
@@ -189,7 +189,12 @@ fn train(a: Args) -> Result<(), String> {
     };
     let (docs, stats) = load_corpus(&a.corpus, &tokenize)?;
     eprintln!("corpus: {stats}");
-    let (train_docs, eval_docs) = split_held_out(docs, a.held_out, a.seed)?;
+    let evaluate = a.eval_every > 0 && a.held_out > 0.0;
+    let (train_docs, eval_docs) = if evaluate {
+        split_held_out(docs, a.held_out, a.seed)?
+    } else {
+        (docs, Vec::new())
+    };
     let data_cfg = DataConfig {
         instances: InstanceConfig {
             max_seq_len: a.max_seq_len,
@@ -204,8 +209,8 @@ fn train(a: Args) -> Result<(), String> {
         seed: a.seed,
     };
     let data = Dataset::new(train_docs, &vocab, data_cfg)?;
-    let mut eval_set = Dataset::new(eval_docs, &vocab, data_cfg)?;
-    let eval_batches = if a.eval_every > 0 {
+    let eval_batches = if evaluate {
+        let mut eval_set = Dataset::new(eval_docs, &vocab, data_cfg)?;
         let n = a
             .eval_batches
             .min(eval_set.instances_per_epoch().div_ceil(a.batch_size))
