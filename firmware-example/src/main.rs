@@ -1,5 +1,15 @@
-//! Bare-metal picobert example (Cortex-M); see the firmware issue. Until the board support
-//! lands this builds as a host program so `cargo test --workspace` stays green.
-fn main() {
-    println!("picobert {}", picobert::FORMAT_VERSION);
+//! picobert on a bare-metal Cortex-M: tokenizes and classifies sentences with a model linked
+//! into flash, under QEMU (`run-qemu.sh`). Built for the host, the same program writes that
+//! model and the output the device must match. See README.md.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+mod app;
+#[cfg(target_os = "none")]
+mod device;
+#[cfg(not(target_os = "none"))]
+mod host;
+
+#[cfg(not(target_os = "none"))]
+fn main() -> std::process::ExitCode {
+    host::main()
 }

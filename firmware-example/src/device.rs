@@ -1,0 +1,311 @@
+//! The bare-metal side: the blob in flash, the scratch as a static sized from the blob's header
+//! at compile time, semihosting output and exit codes, the painted stack, and the instruction
+//! count markers `run-qemu.sh` reads with its QEMU plugin.
+
+use crate::app::{AppError, Classifier, MAX_LABELS, SENTENCES, SEQ_LEN};
+use core::arch::asm;
+use core::cell::UnsafeCell;
+use core::fmt::{self, Write};
+use core::ptr::addr_of;
+use core::sync::atomic::{AtomicBool, Ordering};
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+use cortex_m_semihosting::hio::{self, HostStream};
+use picobert::kernels::{groups, linear_i8, quant_bytes, quantize_rows};
+use picobert::{DType, Role, RunError};
+
+/// Exit codes `run-qemu.sh` tells apart.
+const EXIT_OK: u32 = 0;
+const EXIT_PANIC: u32 = 2;
+const EXIT_HARDFAULT: u32 = 3;
+const EXIT_ERROR: u32 = 4;
+
+/// The model, read by the compiler for its header and linked into the `.blob` section.
+const BLOB_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.blob"));
+
+/// 64-byte alignment puts every tensor on a cache line (`docs/FORMAT.md`).
+#[repr(C, align(64))]
+struct Aligned<T>(T);
+
+#[link_section = ".blob"]
+static BLOB: Aligned<[u8; BLOB_BYTES.len()]> =
+    Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.blob")));
+
+/// Exact scratch for [`SEQ_LEN`] tokens of this model. A bad header stops the build here, and a
+/// scratch larger than the board's RAM stops the link.
+const SCRATCH_LEN: usize = match picobert::scratch_len_for_blob(BLOB_BYTES, SEQ_LEN) {
+    Some(n) => n,
+    None => panic!("the embedded blob's header is invalid or SEQ_LEN exceeds its positions"),
+};
+
+/// A buffer handed out once as `&'static mut`: static memory without `static mut`.
+struct Once<T> {
+    value: UnsafeCell<T>,
+    taken: AtomicBool,
+}
+
+// SAFETY: `take` gives out the only reference, once.
+unsafe impl<T> Sync for Once<T> {}
+
+impl<T> Once<T> {
+    fn take(&'static self) -> Option<&'static mut T> {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: the flag makes this the only reference ever created.
+        Some(unsafe { &mut *self.value.get() })
+    }
+}
+
+static SCRATCH: Once<[f32; SCRATCH_LEN]> = Once {
+    value: UnsafeCell::new([0.0; SCRATCH_LEN]),
+    taken: AtomicBool::new(false),
+};
+
+extern "C" {
+    static __sblob: u8;
+    static __eblob: u8;
+    static __flash_origin: u8;
+    static __sdata: u8;
+    static __edata: u8;
+    static __sidata: u8;
+    static _stack_end: u8;
+    static _stack_start: u8;
+}
+
+fn symbol(s: *const u8) -> usize {
+    s as usize
+}
+
+/// The QEMU plugin records its instruction count each time this function is entered; the
+/// output names each region between two consecutive calls.
+#[inline(never)]
+#[no_mangle]
+pub extern "C" fn picobert_mark() {
+    // SAFETY: a `nop`; an `asm!` without `pure` keeps every call in place.
+    unsafe { asm!("nop") };
+}
+
+const PAINT: u32 = 0xC0FF_EE55;
+
+/// Fills the unused stack (from the end of the statics to just below the current frame) with
+/// [`PAINT`], so [`stack_high_water`] can find the deepest word ever written.
+fn paint_stack() {
+    let bottom = symbol(addr_of!(_stack_end));
+    let sp = cortex_m::register::msp::read() as usize;
+    let mut p = bottom;
+    while p + 256 < sp {
+        // SAFETY: between the statics and the live frames: memory nothing uses yet.
+        unsafe { (p as *mut u32).write_volatile(PAINT) };
+        p += 4;
+    }
+}
+
+fn stack_high_water() -> usize {
+    let (bottom, top) = (symbol(addr_of!(_stack_end)), symbol(addr_of!(_stack_start)));
+    let mut p = bottom;
+    // SAFETY: reads inside the stack region.
+    while p < top && unsafe { (p as *const u32).read_volatile() } == PAINT {
+        p += 4;
+    }
+    top - p
+}
+
+/// Semihosting output, a line at a time (one host call per line, not per fragment).
+struct Console {
+    stream: HostStream,
+    line: [u8; 256],
+    len: usize,
+}
+
+impl Console {
+    fn flush(&mut self) {
+        // Output is best effort: there is nowhere to report a failed host write.
+        let _ = self.stream.write_all(&self.line[..self.len]);
+        self.len = 0;
+    }
+}
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.line.len() {
+                self.flush();
+            }
+            self.line[self.len] = b;
+            self.len += 1;
+            if b == b'\n' {
+                self.flush();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn console() -> Console {
+    Console {
+        // Without a host console there is no output to give; the exit code still reports.
+        stream: hio::hstdout().unwrap_or_else(|_| exit(EXIT_ERROR)),
+        line: [0; 256],
+        len: 0,
+    }
+}
+
+/// Semihosting `SYS_EXIT_EXTENDED` (`ADP_Stopped_ApplicationExit` with a code): QEMU exits
+/// with `code`, where plain `SYS_EXIT` on Armv7-M only tells success from failure.
+fn exit(code: u32) -> ! {
+    let block = [0x20026usize, code as usize];
+    loop {
+        // SAFETY: the semihosting call reads the two-word block.
+        unsafe { cortex_m_semihosting::syscall(0x20, &block) };
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    paint_stack();
+    let mut out = console();
+    // `main` runs once, so the scratch is always there to take.
+    let scratch = SCRATCH.take().unwrap_or_else(|| exit(EXIT_ERROR));
+    match run(&mut out, scratch) {
+        Ok(()) => exit(EXIT_OK),
+        Err(e) => {
+            let _ = writeln!(out, "error: {e}");
+            exit(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(out: &mut Console, scratch: &mut [f32]) -> Result<(), AppError> {
+    let blob: &'static [u8] = &BLOB.0;
+    let c = Classifier::new(blob)?;
+    let cfg = c.model.config();
+    let _ = writeln!(
+        out,
+        "model: layers={} hidden={} heads={} intermediate={} vocab={} labels={} backend={}",
+        cfg.num_layers,
+        cfg.hidden_size,
+        cfg.num_heads,
+        cfg.intermediate_size,
+        cfg.vocab_size,
+        c.num_labels,
+        picobert::kernels::backend().name()
+    );
+    for (k, text) in SENTENCES.iter().enumerate() {
+        let (mut ids, mut types) = ([0u32; SEQ_LEN], [0u32; SEQ_LEN]);
+        picobert_mark();
+        let n = c.encode(text, &mut ids, &mut types)?;
+        picobert_mark();
+        let mut logits = [0f32; MAX_LABELS];
+        picobert_mark();
+        c.classify(&ids[..n], scratch, &mut logits)?;
+        picobert_mark();
+        let _ = c.write_result(out, k, n, &logits[..c.num_labels]);
+        let _ = writeln!(out, "region: tokenize {k} chars={}", text.len());
+        let _ = writeln!(
+            out,
+            "region: inference {k} tokens={n} macs={}",
+            linear_macs(&c, n)
+        );
+    }
+    kernel_bench(out, &c, scratch)?;
+
+    let (blob_start, blob_end, flash, sdata, edata, sidata, ram_end) = (
+        symbol(addr_of!(__sblob)),
+        symbol(addr_of!(__eblob)),
+        symbol(addr_of!(__flash_origin)),
+        symbol(addr_of!(__sdata)),
+        symbol(addr_of!(__edata)),
+        symbol(addr_of!(__sidata)),
+        symbol(addr_of!(_stack_end)),
+    );
+    let code = sidata + (edata - sdata) - flash;
+    let _ = writeln!(out, "figure: blob_bytes {}", blob_end - blob_start);
+    let _ = writeln!(out, "figure: code_bytes {code}");
+    let _ = writeln!(out, "figure: static_ram_bytes {}", ram_end - sdata);
+    let _ = writeln!(out, "figure: scratch_bytes {}", SCRATCH_LEN * 4);
+    let _ = writeln!(out, "figure: seq_len {SEQ_LEN}");
+    let _ = writeln!(out, "figure: stack_bytes {}", stack_high_water());
+    Ok(())
+}
+
+/// Multiply-accumulates of the linear layers in one inference of `seq` tokens: per layer the
+/// Q, K, V and output projections and the two feed-forward matrices for every token, then the
+/// pooler and the classifier for `[CLS]`.
+fn linear_macs(c: &Classifier, seq: usize) -> u64 {
+    let cfg = c.model.config();
+    let (h, i) = (cfg.hidden_size as u64, cfg.intermediate_size as u64);
+    let per_layer = seq as u64 * (4 * h * h + 2 * h * i);
+    cfg.num_layers as u64 * per_layer + h * h + c.num_labels as u64 * h
+}
+
+/// Runs the int8 kernel on every linear layer of the encoder at [`SEQ_LEN`] rows, each call
+/// between two marks, and prints its multiply-accumulates: the kernel's instructions per MAC on
+/// this core. The activations are arbitrary fixed values (the kernel's work does not depend on
+/// them); the weights are the model's own.
+fn kernel_bench(out: &mut Console, c: &Classifier, scratch: &mut [f32]) -> Result<(), AppError> {
+    let cfg = c.model.config();
+    let widest = cfg.hidden_size.max(cfg.intermediate_size);
+    let qlen = quant_bytes(SEQ_LEN, widest).div_ceil(4);
+    let needed = qlen + SEQ_LEN * groups(widest) + SEQ_LEN * widest;
+    if scratch.len() < needed {
+        return Err(AppError::Run(RunError::ScratchTooSmall {
+            needed,
+            given: scratch.len(),
+        }));
+    }
+    let (qpart, rest) = scratch.split_at_mut(qlen);
+    let (scales, xbuf) = rest.split_at_mut(SEQ_LEN * groups(widest));
+    let qdata: &mut [i8] = bytemuck::cast_slice_mut(qpart);
+    let mut seed = 0x1234_5678u32;
+    for x in xbuf.iter_mut() {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        *x = (seed >> 8) as f32 / (1 << 23) as f32 - 1.0;
+    }
+    let blob = c.model.bytes();
+    const LINEAR: [Role; 6] = [
+        Role::QueryWeight,
+        Role::KeyWeight,
+        Role::ValueWeight,
+        Role::AttnOutWeight,
+        Role::InterWeight,
+        Role::OutWeight,
+    ];
+    for t in c.model.tensors() {
+        if !LINEAR.iter().any(|r| *r as u16 == t.role) || t.dtype != DType::I8 as u8 {
+            continue;
+        }
+        let (n, k) = (t.shape[0] as usize, t.shape[1] as usize);
+        let q: &[i8] = bytemuck::cast_slice(&blob[t.offset as usize..(t.offset + t.len) as usize]);
+        let sw: &[f32] = bytemuck::cast_slice(
+            &blob[t.scale_offset as usize..(t.scale_offset + t.scale_len) as usize],
+        );
+        let x = quantize_rows(&xbuf[..SEQ_LEN * k], SEQ_LEN, k, qdata, scales);
+        picobert_mark();
+        linear_i8(&x, q, sw, k, n, None, &mut xbuf[..SEQ_LEN * n], false);
+        picobert_mark();
+        let _ = writeln!(
+            out,
+            "region: kernel role={} layer={} rows={SEQ_LEN} n={n} k={k} macs={}",
+            t.role,
+            t.layer,
+            SEQ_LEN * n * k
+        );
+    }
+    Ok(())
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    let mut out = console();
+    let _ = writeln!(out, "HardFault at pc={:#010x}", frame.pc());
+    exit(EXIT_HARDFAULT)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    let mut out = console();
+    let _ = writeln!(out, "panic: {info}");
+    exit(EXIT_PANIC)
+}
