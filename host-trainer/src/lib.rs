@@ -12,6 +12,7 @@ pub mod cmd_plot;
 pub mod cmd_predict;
 pub mod cmd_prepare;
 pub mod cmd_pretrain;
+pub mod cmd_quickstart;
 pub mod cmd_tokenize;
 pub mod cmd_vocab;
 pub mod finetune;

@@ -16,6 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole pipeline offline on bundled data: pretrain, fine-tune, export f32/int8, eval.
+    Quickstart(cmd_quickstart::Args),
     /// Convert a Hugging Face BERT directory into a picobert blob.
     Import(cmd_import::Args),
     /// Describe a blob: header, config, tensors, heads, scratch sizes.
@@ -47,6 +49,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Quickstart(a) => cmd_quickstart::run(a),
         Command::Import(a) => cmd_import::run(a),
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Forward(a) => cmd_forward::run(a),
