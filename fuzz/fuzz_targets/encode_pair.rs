@@ -3,7 +3,8 @@
 //! the output is well formed and within the limits, and it runs through the model.
 #![no_main]
 
-use libfuzzer_sys::{arbitrary::Arbitrary, fuzz_target};
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
 use picobert::tokenizer::{Encoding, Tokenizer};
 use picobert::{Model, TokenizerMode};
 

@@ -3,7 +3,8 @@
 //! never panic.
 #![no_main]
 
-use libfuzzer_sys::{arbitrary::Arbitrary, fuzz_target};
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
 use picobert::{Input, Model};
 
 mod exercise;

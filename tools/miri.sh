@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the core's unit tests under Miri (undefined behaviour, out-of-bounds and alignment checks
+# on every unsafe kernel): once on the scalar kernels, once with the AVX2 and AVX-512 backends
+# compiled in and enabled, which Miri can interpret. The asm-based backends (NEON sdot, Arm DSP)
+# are for other targets and are not built here. See docs/RELIABILITY.md.
+#
+# Usage: tools/miri.sh [extra cargo test args, e.g. a test-name filter]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+installed=$(rustup component list --toolchain nightly --installed)
+for c in miri rust-src; do
+  grep -q "^$c" <<<"$installed" || rustup component add "$c" --toolchain nightly
+done
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/miri}"
+# Tree borrows accepts the raw-pointer patterns the SIMD kernels use for unaligned loads;
+# isolation stays on (the core does no I/O).
+export MIRIFLAGS="${MIRIFLAGS:-}"
+
+echo "== miri: scalar kernels"
+cargo +nightly miri test -p picobert --lib "$@"
+
+echo "== miri: AVX2 + AVX-512 kernels"
+RUSTFLAGS="-C target-feature=+avx2,+fma,+f16c,+avx512f,+avx512bw,+avx512vnni" \
+  cargo +nightly miri test -p picobert --lib --features std,simd-avx2,simd-avx512 "$@"
