@@ -134,7 +134,7 @@ impl<'a> Tokenizer<'a> {
         windows: &Windows,
         w: Window,
         out: &mut Encoding<'_>,
-        mut max_context: Option<&mut [bool]>,
+        max_context: Option<&mut [bool]>,
     ) -> Result<usize, TokenizeError> {
         let cls = self.special(self.config.cls_id, "[CLS]")?;
         let sep = self.special(self.config.sep_id, "[SEP]")?;
@@ -165,7 +165,7 @@ impl<'a> Tokenizer<'a> {
             out.push_piece(p, doc_type);
         }
         out.push_special(sep, doc_type);
-        if let Some(m) = max_context.as_deref_mut() {
+        if let Some(m) = max_context {
             for (i, flag) in m.iter_mut().take(out.len()).enumerate() {
                 *flag = i >= doc_at
                     && i < doc_at + part.len()
