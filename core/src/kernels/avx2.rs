@@ -207,7 +207,9 @@ unsafe fn igemm(
         let r0 = p * PANEL_ROWS;
         let mr = MR.min(rows - r0);
         let panel = x.panel(p);
-        sx.fill(0.0);
+        if mr < MR {
+            sx[..ng * MR].fill(0.0);
+        }
         for g in 0..ng {
             for r in 0..mr {
                 sx[g * MR + r] = x.scale(r0 + r, g);
@@ -254,14 +256,48 @@ unsafe fn igemm(
                     }
                 }
             }
-            for j in 0..nr {
-                for h in 0..2 {
-                    let mut y = v[j][h];
-                    if let Some(b) = bias {
-                        y = _mm256_add_ps(y, _mm256_set1_ps(b[nb + j]));
-                    }
-                    _mm256_storeu_ps(tile[j].as_mut_ptr().add(8 * h), y);
+            if let Some(b) = bias {
+                for j in 0..nr {
+                    let bj = _mm256_set1_ps(b[nb + j]);
+                    v[j] = [_mm256_add_ps(v[j][0], bj), _mm256_add_ps(v[j][1], bj)];
                 }
+            }
+            if nr == INR && mr == MR {
+                // Full tile: transpose 4 outputs x 8 rows into rows of 4 outputs and store
+                // them with the same add-or-overwrite rule as `store`.
+                for h in 0..2 {
+                    let t0 = _mm256_unpacklo_ps(v[0][h], v[1][h]);
+                    let t1 = _mm256_unpackhi_ps(v[0][h], v[1][h]);
+                    let t2 = _mm256_unpacklo_ps(v[2][h], v[3][h]);
+                    let t3 = _mm256_unpackhi_ps(v[2][h], v[3][h]);
+                    let rows4 = [
+                        _mm256_shuffle_ps::<0x44>(t0, t2),
+                        _mm256_shuffle_ps::<0xEE>(t0, t2),
+                        _mm256_shuffle_ps::<0x44>(t1, t3),
+                        _mm256_shuffle_ps::<0xEE>(t1, t3),
+                    ];
+                    for (i, rv) in rows4.iter().enumerate() {
+                        for (lane, r) in [(0, i), (1, i + 4)] {
+                            let y4 = if lane == 0 {
+                                _mm256_castps256_ps128(*rv)
+                            } else {
+                                _mm256_extractf128_ps::<1>(*rv)
+                            };
+                            let at = &mut out[(r0 + 8 * h + r) * n + nb..][..4];
+                            let y4 = if accumulate {
+                                _mm_add_ps(_mm_loadu_ps(at.as_ptr()), y4)
+                            } else {
+                                y4
+                            };
+                            _mm_storeu_ps(at.as_mut_ptr(), y4);
+                        }
+                    }
+                }
+                continue;
+            }
+            for j in 0..nr {
+                _mm256_storeu_ps(tile[j].as_mut_ptr(), v[j][0]);
+                _mm256_storeu_ps(tile[j].as_mut_ptr().add(8), v[j][1]);
             }
             for r in 0..mr {
                 let orow = &mut out[(r0 + r) * n + nb..(r0 + r) * n + nb + nr];
