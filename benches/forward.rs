@@ -29,7 +29,9 @@ fn bench(c: &mut Criterion) {
             let mut scratch = vec![0f32; model.scratch_len(len)];
             group.bench_with_input(BenchmarkId::new(name, len), &ids, |b, ids| {
                 b.iter(|| {
-                    let out = model.forward(&Input::new(ids), &mut scratch).expect("forward");
+                    let out = model
+                        .forward(&Input::new(ids), &mut scratch)
+                        .expect("forward");
                     std::hint::black_box(out.sequence_output()[0]);
                 })
             });

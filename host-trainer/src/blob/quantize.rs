@@ -49,7 +49,10 @@ pub fn quantize_rows_i8(w: &[f32], cols: usize) -> (Vec<i8>, Vec<f32>) {
         let scale = amax / 127.0;
         scales.push(scale);
         let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
-        q.extend(row.iter().map(|v| (v * inv).round().clamp(-127.0, 127.0) as i8));
+        q.extend(
+            row.iter()
+                .map(|v| (v * inv).round().clamp(-127.0, 127.0) as i8),
+        );
     }
     (q, scales)
 }
@@ -85,11 +88,16 @@ mod tests {
 
     #[test]
     fn dequantised_error_is_within_half_a_step() {
-        let w: Vec<f32> = (0..64).map(|i| ((i * 37) % 17) as f32 / 7.0 - 1.1).collect();
+        let w: Vec<f32> = (0..64)
+            .map(|i| ((i * 37) % 17) as f32 / 7.0 - 1.1)
+            .collect();
         let (q, s) = quantize_rows_i8(&w, 16);
         for (i, v) in w.iter().enumerate() {
             let back = q[i] as f32 * s[i / 16];
-            assert!((back - v).abs() <= s[i / 16] * 0.5 + 1e-7, "{i}: {back} vs {v}");
+            assert!(
+                (back - v).abs() <= s[i / 16] * 0.5 + 1e-7,
+                "{i}: {back} vs {v}"
+            );
         }
     }
 }
