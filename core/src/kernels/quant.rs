@@ -78,6 +78,19 @@ impl<'a> QuantizedRows<'a> {
     }
 
     /// Panel `p`: `quads() * PANEL_ROWS * 4` bytes.
+    #[cfg(any(
+        all(
+            any(feature = "simd-avx2", feature = "simd-avx512"),
+            target_arch = "x86_64"
+        ),
+        all(feature = "simd-neon", target_arch = "aarch64"),
+        all(
+            feature = "simd-wasm",
+            target_arch = "wasm32",
+            target_feature = "simd128"
+        ),
+        all(feature = "simd-dsp", target_arch = "arm")
+    ))]
     pub(super) fn panel(&self, p: usize) -> &'a [i8] {
         let len = self.quads() * PANEL_ROWS * 4;
         &self.data[p * len..(p + 1) * len]
