@@ -47,6 +47,8 @@ struct Once<T> {
 unsafe impl<T> Sync for Once<T> {}
 
 impl<T> Once<T> {
+    // A `&mut` from `&self` is the point: the flag makes it unique.
+    #[allow(clippy::mut_from_ref)]
     fn take(&'static self) -> Option<&'static mut T> {
         if self.taken.swap(true, Ordering::AcqRel) {
             return None;
