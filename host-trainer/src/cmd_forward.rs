@@ -138,44 +138,29 @@ pub fn run(args: Args) -> Result<(), String> {
     let h = model.config().hidden_size;
     let v = model.config().vocab_size;
     let mut out = Map::new();
-    let collect = |f: &dyn Fn(&RowOutputs) -> Option<Value>| -> Option<Value> {
-        rows.iter()
-            .map(f)
-            .collect::<Option<Vec<_>>>()
-            .map(Value::Array)
-    };
-    out.insert(
-        "last_hidden_state".into(),
-        collect(&|r| Some(nest(&r.last_hidden_state, h))).unwrap_or(Value::Null),
-    );
-    let entries: [(&str, Box<dyn Fn(&RowOutputs) -> Option<Value>>); 4] = [
-        (
-            "pooler_output",
-            Box::new(|r| r.pooler_output.as_ref().map(|p| json!(p))),
-        ),
-        (
-            "prediction_logits",
-            Box::new(move |r| r.prediction_logits.as_ref().map(|p| nest(p, v))),
-        ),
-        (
-            "seq_relationship_logits",
-            Box::new(|r| r.seq_relationship_logits.as_ref().map(|p| json!(p))),
-        ),
-        ("logits", Box::new(|r| r.logits.as_ref().map(|p| json!(p)))),
-    ];
-    for (name, f) in entries {
-        if let Some(v) = collect(&*f) {
-            out.insert(name.into(), v);
-        }
-    }
-    // Token-classification logits are [B, S, N]: re-nest per row.
-    if let Some(head) = model.head(HeadKind::TokenClassification) {
-        let nested = rows
+    // Each output is present when every row has it (a head the blob has), nested per row.
+    let mut field = |name: &str, get: &dyn Fn(&RowOutputs) -> Option<&Vec<f32>>, inner: usize| {
+        let per_row: Option<Vec<Value>> = rows
             .iter()
-            .map(|r| nest(r.logits.as_deref().unwrap_or(&[]), head.num_labels))
+            .map(|r| get(r).map(|v| if inner == 0 { json!(v) } else { nest(v, inner) }))
             .collect();
-        out.insert("logits".into(), Value::Array(nested));
-    }
+        if let Some(v) = per_row {
+            out.insert(name.into(), Value::Array(v));
+        }
+    };
+    field("last_hidden_state", &|r| Some(&r.last_hidden_state), h);
+    field("pooler_output", &|r| r.pooler_output.as_ref(), 0);
+    field("prediction_logits", &|r| r.prediction_logits.as_ref(), v);
+    field(
+        "seq_relationship_logits",
+        &|r| r.seq_relationship_logits.as_ref(),
+        0,
+    );
+    // Sequence-classification logits are [B, N]; token-classification logits [B, S, N].
+    let token_labels = model
+        .head(HeadKind::TokenClassification)
+        .map_or(0, |head| head.num_labels);
+    field("logits", &|r| r.logits.as_ref(), token_labels);
     let text = serde_json::to_string(&Value::Object(out)).map_err(|e| e.to_string())?;
     crate::fsutil::write_atomic(&args.output, text.as_bytes())
 }

@@ -19,8 +19,11 @@ pub enum ClassifierTask {
 /// Buffers transformers saves that are not parameters.
 const IGNORED: [&str; 2] = ["embeddings.position_ids", "embeddings.token_type_ids"];
 
+/// Tensors by transformers name (no `bert.` prefix): shape and f32 values.
+pub type NamedTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// Reads every tensor of a safetensors file as f32, with `bert.` stripped from the names.
-pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, (Vec<usize>, Vec<f32>)>, String> {
+pub fn read_safetensors(path: &Path) -> Result<NamedTensors, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| format!("{}: not a safetensors file: {e}", path.display()))?;
@@ -81,7 +84,7 @@ pub fn tokenizer_config(tc: &HfTokenizerConfig, vocab: &[String]) -> TokenizerCo
 /// Builds the blob model from named f32 tensors (transformers names, no `bert.` prefix).
 pub fn blob_model_from_tensors(
     cfg: &HfConfig,
-    mut named: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    mut named: NamedTensors,
     vocab: Vec<String>,
     tokenizer: TokenizerConfig,
     task: Option<ClassifierTask>,
@@ -92,7 +95,7 @@ pub fn blob_model_from_tensors(
         tensors: &mut Vec<Tensor>,
         role: Role,
         layer: usize,
-        named: &mut BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+        named: &mut NamedTensors,
     ) -> Option<()> {
         let name = role.hf_name().replace("{}", &layer.to_string());
         let (shape, data) = named.remove(&name)?;
