@@ -10,7 +10,7 @@ use crate::finetune::features::{
     default_stride, encode_examples, encode_tagged, label_id, target_row,
 };
 use crate::finetune::model::TaskModel;
-use crate::finetune::trainer::{predict, train, EpochLog, FtConfig, Item, ItemTarget};
+use crate::finetune::trainer::{predict, train, EpochLog, Evaluator, FtConfig, Item, ItemTarget};
 use picobert::tokenizer::Tokenizer;
 use picobert::{HeadKind, Vocab};
 use std::path::PathBuf;
@@ -90,7 +90,7 @@ fn check(a: &Args) -> Result<(), String> {
     if a.epochs == 0 || a.batch_size == 0 {
         return Err("--epochs and --batch-size must be positive".into());
     }
-    if !(a.lr > 0.0 && a.lr.is_finite()) || !(0.0..1.0).contains(&a.warmup) {
+    if !(a.lr > 0.0 && a.lr.is_finite() && (0.0..1.0).contains(&a.warmup)) {
         return Err("--lr must be positive and --warmup in [0, 1)".into());
     }
     if a.max_seq_len < 4 {
@@ -123,7 +123,7 @@ pub fn finetune(a: &Args) -> Result<Outcome, String> {
         HeadKind,
         Vec<String>,
         Vec<Item>,
-        Box<dyn FnMut(&TaskModel) -> Result<(f64, String), String>>,
+        Box<Evaluator>,
     ) = match a.task {
         Task::Classify => {
             let mut train_ex = read_examples(&a.train, a.problem)?;

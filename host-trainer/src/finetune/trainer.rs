@@ -131,6 +131,9 @@ pub struct EpochLog {
     pub seconds: f64,
 }
 
+/// Scores a model on the dev set: (score, higher is better; one-line summary).
+pub type Evaluator<'a> = dyn FnMut(&TaskModel) -> Result<(f64, String), String> + 'a;
+
 /// Trains `model` on `train`; after every epoch `evaluate` scores the model on the dev set
 /// (higher is better) and `save` is called when the score is the best so far.
 pub fn train(
@@ -138,7 +141,7 @@ pub fn train(
     train: &[Item],
     pad: u32,
     cfg: &FtConfig,
-    evaluate: &mut dyn FnMut(&TaskModel) -> Result<(f64, String), String>,
+    evaluate: &mut Evaluator,
     save: &mut dyn FnMut(&TaskModel) -> Result<(), String>,
 ) -> Result<Vec<EpochLog>, String> {
     if train.is_empty() {
