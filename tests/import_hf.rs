@@ -86,7 +86,7 @@ fn refusal(edit: impl FnOnce(&mut serde_json::Map<String, Value>), field: &str) 
     let dir = scratch_dir(field);
     copy_dir(&fixture("tiny/seqcls"), &dir);
     edit_config(&dir, edit);
-    let err = import_hf_dir(&dir, None).err().expect("import must refuse");
+    let err = import_hf_dir(&dir, None).expect_err("import must refuse");
     assert!(err.contains(field), "error does not name {field}: {err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -8,6 +8,9 @@ use picobert::tokenizer::{Encoding, Tokenizer, NO_WORD};
 use picobert::TokenizerMode;
 use tokenizer_common::*;
 
+/// Caller-owned output buffers of an encoding: ids, segment ids, byte spans, word ids.
+type EncodeBuffers = (Vec<u32>, Vec<u32>, Vec<(u32, u32)>, Vec<u32>);
+
 const CHUNK: usize = 100;
 const CORPORA: [&str; 3] = ["brown", "sotu", "moby"];
 
@@ -111,7 +114,7 @@ fn encoded(
     a: &str,
     b: Option<&str>,
     max_len: usize,
-    bufs: &mut (Vec<u32>, Vec<u32>, Vec<(u32, u32)>, Vec<u32>),
+    bufs: &mut EncodeBuffers,
 ) -> String {
     let (ids, types, spans, words) = bufs;
     let mut enc = Encoding::new(ids, types)
