@@ -74,10 +74,22 @@ def export_onnx(mdir: Path, path: Path) -> None:
     """transformers' BertModel to ONNX fp32 (inputs input_ids, attention_mask, token_type_ids)."""
     import torch
     from transformers import AutoModel
-    model = AutoModel.from_pretrained(str(mdir), attn_implementation="eager").eval()
+    bert = AutoModel.from_pretrained(str(mdir), attn_implementation="eager").eval()
+
+    class ByKeyword(torch.nn.Module):
+        """transformers 5 takes `use_cache` third positionally: pass the inputs by name."""
+
+        def __init__(self):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
     ids = torch.tensor([[101, 7592, 2088, 102]])
     torch.onnx.export(
-        model, (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(path),
+        ByKeyword(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(path),
         input_names=["input_ids", "attention_mask", "token_type_ids"],
         output_names=["last_hidden_state"],
         dynamic_axes={k: {0: "batch", 1: "seq"} for k in

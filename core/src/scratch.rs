@@ -31,7 +31,7 @@ pub const fn scratch_len(cfg: &Config, seq_len: usize) -> usize {
 
 /// `f32` elements holding one quantised `rows x cols` activation matrix: the int8 panel layout
 /// (`crate::kernels::quant_bytes`, rounded up to whole f32s) and one f32 scale per row and
-/// group of 64 columns.
+/// group of `GROUP` (32) columns.
 pub const fn quant_area_len(rows: usize, cols: usize) -> usize {
     quant_bytes(rows, cols).div_ceil(4) + rows * groups(cols)
 }

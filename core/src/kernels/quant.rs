@@ -14,8 +14,9 @@
 /// Rows per panel of the quantised layout.
 pub const PANEL_ROWS: usize = 16;
 
-/// Columns sharing one activation scale (16 quads).
-pub const GROUP: usize = 64;
+/// Columns sharing one activation scale (8 quads). 32 rather than 64: on 256 real sentences
+/// MiniLM's int8 embeddings reach mean cosine 0.99921 (64: 0.99898) against transformers.
+pub const GROUP: usize = 32;
 
 /// Scale groups of a row of `cols` columns.
 pub const fn groups(cols: usize) -> usize {
