@@ -11,16 +11,22 @@ const CONTINUATION_SEED: u32 = 0x9E37_79B9;
 /// The lookup hash of the format: FNV-1a over the key bytes, seeded differently for `##`
 /// continuation pieces so that `"##ing"` is found from `"ing"` without building a string.
 pub fn vocab_hash(key: &[u8], continuation: bool) -> u32 {
-    let mut h = if continuation {
+    key.iter()
+        .fold(hash_seed(continuation), |h, &b| hash_step(h, b))
+}
+
+/// The hash of the empty key; [`hash_step`] extends it one byte at a time, so the tokenizer
+/// hashes every prefix of a word in one pass.
+pub(crate) fn hash_seed(continuation: bool) -> u32 {
+    if continuation {
         FNV_OFFSET ^ CONTINUATION_SEED
     } else {
         FNV_OFFSET
-    };
-    for &b in key {
-        h ^= b as u32;
-        h = h.wrapping_mul(FNV_PRIME);
     }
-    h
+}
+
+pub(crate) fn hash_step(h: u32, b: u8) -> u32 {
+    (h ^ b as u32).wrapping_mul(FNV_PRIME)
 }
 
 /// A validated view of the VOCAB section.
@@ -107,40 +113,47 @@ impl<'a> Vocab<'a> {
 
     /// Text of token `id` (`"##ing"` for a continuation piece), or `None` past the end.
     pub fn token(&self, id: u32) -> Option<&'a str> {
-        let i = id as usize;
-        if i >= self.count {
-            return None;
-        }
-        let start = read_u32(self.offsets, i) as usize;
-        let end = read_u32(self.offsets, i + 1) as usize;
-        self.pool
-            .get(start..end)
+        self.token_bytes(id)
             .and_then(|b| core::str::from_utf8(b).ok())
     }
 
     /// Id of `piece`; with `continuation`, of `"##" + piece`.
     pub fn lookup(&self, piece: &str, continuation: bool) -> Option<u32> {
         let key = piece.as_bytes();
-        let mut slot = vocab_hash(key, continuation) as usize & self.mask;
+        self.lookup_hashed(key, continuation, vocab_hash(key, continuation))
+    }
+
+    /// [`Vocab::lookup`] of raw key bytes whose hash (`vocab_hash(key, continuation)`) the caller
+    /// already has. Compares bytes only: the pool was checked to be UTF-8 at load.
+    pub(crate) fn lookup_hashed(&self, key: &[u8], continuation: bool, hash: u32) -> Option<u32> {
+        let mut slot = hash as usize & self.mask;
         for _ in 0..=self.mask {
             let id = read_u32(self.index, slot);
             if id == EMPTY {
                 return None;
             }
-            if let Some(text) = self.token(id) {
-                let t = text.as_bytes();
-                let hit = if continuation {
+            if self.token_bytes(id).is_some_and(|t| {
+                if continuation {
                     t.len() > 2 && t.starts_with(b"##") && &t[2..] == key
                 } else {
                     t == key
-                };
-                if hit {
-                    return Some(id);
                 }
+            }) {
+                return Some(id);
             }
             slot = (slot + 1) & self.mask;
         }
         None
+    }
+
+    fn token_bytes(&self, id: u32) -> Option<&'a [u8]> {
+        let i = id as usize;
+        if i >= self.count {
+            return None;
+        }
+        let start = read_u32(self.offsets, i) as usize;
+        let end = read_u32(self.offsets, i + 1) as usize;
+        self.pool.get(start..end)
     }
 
     /// Id of a whole token text as written in `vocab.txt` (`"##ing"` finds the continuation).

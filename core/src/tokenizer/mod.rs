@@ -50,6 +50,8 @@ pub struct Tokenizer<'a> {
     /// Special tokens recognised in the text (Hugging Face mode only): text and id.
     specials: [(&'a str, u32); 5],
     n_specials: usize,
+    /// Bit `b` set: a special token starts with ASCII byte `b` (the ASCII fast path checks it).
+    special_ascii_first: u128,
     /// Longest vocabulary piece in bytes (without `##`): longer candidates are not looked up.
     max_piece_bytes: usize,
 }
@@ -81,6 +83,12 @@ impl<'a> Tokenizer<'a> {
                 }
             }
         }
+        let mut special_ascii_first = 0u128;
+        for (text, _) in &specials[..n_specials] {
+            if let Some(&b) = text.as_bytes().first().filter(|b| b.is_ascii()) {
+                special_ascii_first |= 1 << b;
+            }
+        }
         let mut max_piece_bytes = 0;
         for id in 0..vocab.len() as u32 {
             if let Some(t) = vocab.token(id) {
@@ -96,6 +104,7 @@ impl<'a> Tokenizer<'a> {
             config,
             specials,
             n_specials,
+            special_ascii_first,
             max_piece_bytes,
         })
     }
@@ -156,6 +165,11 @@ impl<'a> Tokenizer<'a> {
     /// Hugging Face removes every `C*` character; Google only Cc and Cf.
     fn drops_other_c(&self) -> bool {
         self.config.mode == TokenizerMode::HuggingFace
+    }
+
+    /// Whether a special token may start with ASCII byte `b`.
+    fn may_start_special(&self, b: u8) -> bool {
+        b < 128 && self.special_ascii_first & (1 << b) != 0
     }
 
     /// The special token written at byte `pos` of `text` (longest match), as (id, byte length).

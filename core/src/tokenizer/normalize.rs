@@ -176,6 +176,21 @@ impl<'t, 'r, 'a> Normalizer<'t, 'r, 'a> {
         }
     }
 
+    /// The ASCII fast path (`Scanner::next_ascii`), taken only when nothing is buffered: an
+    /// ASCII byte then needs no normalisation beyond lowercasing.
+    #[inline]
+    pub(crate) fn next_ascii(&mut self) -> Option<(&'t [u8], u32, Class)> {
+        if self.extra.is_some()
+            || self.held.is_some()
+            || !self.ready.is_empty()
+            || !self.pending.is_empty()
+            || !self.seq.is_empty()
+        {
+            return None;
+        }
+        self.scan.next_ascii(self.mode == Mode::Nfc)
+    }
+
     /// ASCII characters need no buffer when nothing is buffered and (for NFC) nothing after
     /// them can compose with them.
     fn fast_path(&mut self, c: char, s: u32, e: u32) -> Option<Norm> {

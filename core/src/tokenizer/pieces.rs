@@ -4,6 +4,7 @@ use super::normalize::{Norm, Normalizer};
 use super::scan::Scanner;
 use super::unicode::{class, Class};
 use super::{TokenizeError, Tokenizer, MAX_WORD_CHARS};
+use crate::vocab::{hash_seed, hash_step};
 
 /// One word piece: its id, its byte span in the input, and the index of the word it came from
 /// (words are what the basic tokenizer yields: punctuation characters and special tokens are
@@ -84,6 +85,37 @@ impl Word {
         self.stored += 1;
     }
 
+    /// `push` for ASCII bytes starting at input offset `pos`, lowercased if `lower`.
+    #[inline]
+    fn push_ascii(&mut self, run: &[u8], pos: u32, lower: bool) {
+        let end = pos + run.len() as u32;
+        if self.total == 0 {
+            self.start = pos;
+            self.end = end;
+        } else {
+            self.start = self.start.min(pos);
+            self.end = self.end.max(end);
+        }
+        self.total += run.len();
+        let room = MAX_WORD_CHARS.saturating_sub(self.stored);
+        for (at, &b) in (pos..).zip(run.iter().take(room)) {
+            let i = self.stored;
+            if let (Some(t), Some(be), Some(s), Some(e)) = (
+                self.text.get_mut(self.text_len),
+                self.byte_end.get_mut(i),
+                self.starts.get_mut(i),
+                self.ends.get_mut(i),
+            ) {
+                *t = if lower { b.to_ascii_lowercase() } else { b };
+                self.text_len += 1;
+                *be = self.text_len as u16;
+                *s = at;
+                *e = at + 1;
+                self.stored += 1;
+            }
+        }
+    }
+
     fn byte_start(&self, i: usize) -> usize {
         match i.checked_sub(1) {
             Some(j) => self.byte_end[j] as usize,
@@ -119,6 +151,8 @@ pub struct Pieces<'t, 'r, 'a> {
     /// Pieces of the current word: id and end character index.
     ids: [u32; MAX_WORD_CHARS],
     piece_end: [u16; MAX_WORD_CHARS],
+    /// Lookup hash of the candidate piece ending at character `i` (scratch of `wordpiece`).
+    hashes: [u32; MAX_WORD_CHARS + 1],
     n_pieces: usize,
     next_piece: usize,
     done: bool,
@@ -139,6 +173,7 @@ impl<'t, 'r, 'a> Pieces<'t, 'r, 'a> {
             word_index: 0,
             ids: [0; MAX_WORD_CHARS],
             piece_end: [0; MAX_WORD_CHARS],
+            hashes: [0; MAX_WORD_CHARS + 1],
             n_pieces: 0,
             next_piece: 0,
             done: false,
@@ -149,6 +184,30 @@ impl<'t, 'r, 'a> Pieces<'t, 'r, 'a> {
     fn fill_word(&mut self) -> bool {
         self.word.clear();
         loop {
+            if self.back.is_none() {
+                if let Some((run, pos, cls)) = self.norm.next_ascii() {
+                    let lower = self.tok.config.do_lower_case;
+                    match cls {
+                        Class::Control => {}
+                        Class::Space => {
+                            if self.word.total > 0 {
+                                return true;
+                            }
+                        }
+                        Class::Punct => {
+                            if self.word.total > 0 {
+                                let c = run.first().map_or(' ', |&b| b as char);
+                                self.back = Some(Norm::Char(c, pos, pos + 1));
+                            } else {
+                                self.word.push_ascii(run, pos, lower);
+                            }
+                            return true;
+                        }
+                        _ => self.word.push_ascii(run, pos, lower),
+                    }
+                    continue;
+                }
+            }
             let ev = match self.back.take() {
                 Some(ev) => ev,
                 None => self.norm.next_norm(),
@@ -204,24 +263,39 @@ impl<'t, 'r, 'a> Pieces<'t, 'r, 'a> {
         if w.total > self.tok.config.max_input_chars_per_word || w.total > n {
             return self.one_piece(unk);
         }
-        let Ok(text) = core::str::from_utf8(&w.text[..w.text_len]) else {
-            return self.one_piece(unk);
-        };
+        let bytes = w.text.get(..w.text_len).unwrap_or_default();
         let vocab = &self.tok.vocab;
         let max_bytes = self.tok.max_piece_bytes;
         let mut start = 0;
         let mut count = 0;
         while start < n {
             let sb = w.byte_start(start);
-            let mut end = n;
+            let cont = start > 0;
+            // Hashes of every candidate (prefixes of the rest no longer than the longest
+            // vocabulary piece) in one pass, then probes from the longest.
+            let mut h = hash_seed(cont);
+            let mut b = sb;
+            let mut longest = start;
+            for end in start + 1..=n {
+                let eb = w.byte_end[end - 1] as usize;
+                if eb - sb > max_bytes {
+                    break;
+                }
+                for &x in bytes.get(b..eb).unwrap_or_default() {
+                    h = hash_step(h, x);
+                }
+                b = eb;
+                self.hashes[end] = h;
+                longest = end;
+            }
+            let mut end = longest;
             let mut found = None;
             while end > start {
                 let eb = w.byte_end[end - 1] as usize;
-                if eb - sb <= max_bytes {
-                    if let Some(id) = text.get(sb..eb).and_then(|p| vocab.lookup(p, start > 0)) {
-                        found = Some(id);
-                        break;
-                    }
+                let key = bytes.get(sb..eb).unwrap_or_default();
+                if let Some(id) = vocab.lookup_hashed(key, cont, self.hashes[end]) {
+                    found = Some(id);
+                    break;
                 }
                 end -= 1;
             }

@@ -2,7 +2,7 @@
 //! isolation and the context of `str.lower()`'s final sigma. Yields events with byte spans into
 //! the input; holds no buffer.
 
-use super::unicode::{case, class, is_cjk, Case, Class};
+use super::unicode::{ascii_class, case, class, is_cjk, Case, Class};
 use super::Tokenizer;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,57 @@ impl<'t, 'r, 'a> Scanner<'t, 'r, 'a> {
             None => true,
             Some(&b) => (0x20..0x7F).contains(&b) || b == b'\t' || b == b'\n' || b == b'\r',
         }
+    }
+
+    /// The ASCII fast path, for bytes that start no special token: a maximal run of ASCII
+    /// letters and digits (class `Other`), or one ASCII space, control or punctuation
+    /// character, as raw input bytes with the offset of the first and the class (the caller
+    /// lowercases and drops controls). With `nfc`, a kept character is taken only if the byte
+    /// after it cannot compose with it. Anything else is left to `next_event`.
+    pub(crate) fn next_ascii(&mut self, nfc: bool) -> Option<(&'t [u8], u32, Class)> {
+        if self.cjk.is_some() || self.break_next {
+            return None;
+        }
+        let bytes = self.text.as_bytes();
+        let pos = self.pos;
+        let b = *bytes.get(pos)?;
+        if !b.is_ascii() || self.tok.may_start_special(b) {
+            return None;
+        }
+        let cls = ascii_class(b);
+        let mut end = pos + 1;
+        if cls == Class::Other {
+            while let Some(&x) = bytes.get(end) {
+                if !x.is_ascii_alphanumeric() || self.tok.may_start_special(x) {
+                    break;
+                }
+                end += 1;
+            }
+        }
+        if nfc && cls != Class::Space && cls != Class::Control {
+            let plain = match bytes.get(end) {
+                None => true,
+                Some(&n) => (0x20..0x7F).contains(&n) || n == b'\t' || n == b'\n' || n == b'\r',
+            };
+            if !plain {
+                // The last character may compose with what follows: leave it to `next_event`.
+                end -= 1;
+                if end == pos {
+                    return None;
+                }
+            }
+        }
+        self.pos = end;
+        match cls {
+            Class::Control => {}
+            Class::Space => self.prev_cased = false,
+            _ => match bytes.get(end - 1).map(|&x| case(x as char)) {
+                Some(Case::Cased) => self.prev_cased = true,
+                Some(Case::None) => self.prev_cased = false,
+                _ => {}
+            },
+        }
+        Some((bytes.get(pos..end)?, pos as u32, cls))
     }
 
     fn char_at(&self, pos: usize) -> Option<char> {
