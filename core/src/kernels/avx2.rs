@@ -1,16 +1,18 @@
 //! x86-64 AVX2 + FMA + F16C kernels.
 //!
-//! Both GEMMs vectorise over *rows* (tokens) and broadcast weights: the weights stay in their
-//! zero-copy `[out, in]` layout and only the activations are rearranged (the float path packs a
-//! 16-row block of `x` column-major on the stack; the int8 path reads the panel layout that
-//! quantisation already wrote). Each micro-tile is 16 rows x `NR` outputs in registers.
+//! Both GEMMs vectorise over *outputs*. A panel of [`NP`] weight rows is packed transposed
+//! (k-major: for each input column, the 16 outputs' weights in two 8-lane registers) into a
+//! stack buffer that stays in L1, and every token row of the block then sweeps it. So a
+//! micro-tile's accumulators are contiguous pieces of output rows, written with plain vector
+//! stores and a vector bias; activations are broadcast straight from where they already lie
+//! (row-major f32 rows, or the int8 panel layout `quant` writes); and each weight is read from
+//! memory once per block of rows instead of once per 16 rows.
 #![allow(unsafe_code)]
-// Register tiles are indexed by lane and row; index loops read clearer than zipped iterators.
+// Register tiles are indexed by row and half; index loops read clearer than zipped iterators.
 #![allow(clippy::needless_range_loop)]
 
 use super::quant::{groups, QuantizedRows, GROUP, PANEL_ROWS};
-use super::reference::store;
-use super::FloatWeights;
+use super::{FloatData, FloatWeights};
 use core::arch::x86_64::*;
 
 /// AVX2, FMA and F16C are present.
@@ -31,12 +33,20 @@ pub(super) fn available() -> bool {
     }
 }
 
-/// Rows per block: two 8-lane registers.
-const MR: usize = 16;
-/// Outputs per float micro-tile: 12 accumulators + 2 activation registers + 1 broadcast.
-const NR: usize = 6;
-/// Inner-dimension block of the float GEMM (the packed block is `KC x MR` f32 = 16 KiB).
+/// Outputs per packed weight panel: two 8-lane registers.
+const NP: usize = 16;
+/// Token rows per float micro-tile: 12 accumulators + 2 weight registers + 1 broadcast.
+const FR: usize = 6;
+/// Largest inner-dimension block of the float GEMM: the packed panel is `KC x NP` f32 = 16 KiB,
+/// half of L1.
 const KC: usize = 256;
+/// Token rows per block sharing one packed panel: the block's activations (`MC x KC` f32 =
+/// 192 KiB, or `MC x k` bytes for int8) stay in L2 while every panel sweeps them.
+const MC: usize = 192;
+
+/// A cache-line aligned buffer, so the aligned panel loads never split a line.
+#[repr(C, align(64))]
+struct Aligned<T>(T);
 
 /// Float linear layer (f32 or f16 weights); see [`super::linear`].
 pub(super) fn linear(
@@ -49,46 +59,9 @@ pub(super) fn linear(
 ) {
     debug_assert!(available());
     // SAFETY: `backend()` selected this module only after checking the CPU features, and
-    // `super::linear` checked every slice against the shapes.
+    // `super::linear` checked every slice against the shapes (`x` is `rows * cols`, `out` is
+    // `rows * w.rows`, every weight row is in bounds), which is all `sgemm` reads or writes.
     unsafe { sgemm(x, rows, w, bias, out, accumulate) }
-}
-
-/// Weight rows for one micro-tile: pointers to `kc` f32 each.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn weight_rows(
-    w: &FloatWeights,
-    nb: usize,
-    nr: usize,
-    k0: usize,
-    kc: usize,
-    buf: &mut [f32; NR * KC],
-) -> [*const f32; NR] {
-    let mut ptrs = [core::ptr::null(); NR];
-    for (j, p) in ptrs.iter_mut().enumerate().take(nr) {
-        let start = (nb + j) * w.stride + k0;
-        *p = match w.data {
-            super::FloatData::F32(d) => d[start..start + kc].as_ptr(),
-            super::FloatData::F16(d) => {
-                let src = &d[start..start + kc];
-                let dst = &mut buf[j * KC..j * KC + kc];
-                let mut i = 0;
-                while i + 8 <= kc {
-                    let h = _mm_loadu_si128(src.as_ptr().add(i) as *const __m128i);
-                    _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
-                    i += 8;
-                }
-                for (o, v) in dst[i..].iter_mut().zip(&src[i..]) {
-                    *o = v.to_f32();
-                }
-                dst.as_ptr()
-            }
-        };
-    }
-    // Missing outputs of a narrow last tile reuse row 0; their results are discarded.
-    for j in nr..NR {
-        ptrs[j] = ptrs[0];
-    }
-    ptrs
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -101,40 +74,40 @@ unsafe fn sgemm(
     accumulate: bool,
 ) {
     let (k, n) = (w.cols, w.rows);
-    let mut apack = [0f32; KC * MR];
-    let mut wbuf = [0f32; NR * KC];
-    let mut tile = [[0f32; MR]; NR];
-    for r0 in (0..rows).step_by(MR) {
-        let mr = MR.min(rows - r0);
-        for k0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - k0);
-            if mr < MR {
-                apack[..kc * MR].fill(0.0);
-            }
-            for r in 0..mr {
-                let src = &x[(r0 + r) * k + k0..(r0 + r) * k + k0 + kc];
-                for (kk, v) in src.iter().enumerate() {
-                    apack[kk * MR + r] = *v;
+    // Equal K blocks (384 -> 2 x 192 rather than 256 + 128), a multiple of 8 for the packing.
+    let kc_max = k.div_ceil(k.div_ceil(KC)).next_multiple_of(8).min(KC);
+    let mut pack = Aligned([0f32; KC * NP]);
+    let mut bias_p = [0f32; NP];
+    for k0 in (0..k).step_by(kc_max) {
+        let kc = kc_max.min(k - k0);
+        let first = k0 == 0;
+        for m0 in (0..rows).step_by(MC) {
+            let m1 = rows.min(m0 + MC);
+            for n0 in (0..n).step_by(NP) {
+                let nr = NP.min(n - n0);
+                pack_float(w, n0, nr, k0, kc, &mut pack.0);
+                // The bias joins in the first K block only; later blocks add to `out`.
+                bias_p.fill(0.0);
+                if let (true, Some(b)) = (first, bias) {
+                    bias_p[..nr].copy_from_slice(&b[n0..n0 + nr]);
                 }
-            }
-            let first = k0 == 0;
-            for nb in (0..n).step_by(NR) {
-                let nr = NR.min(n - nb);
-                let ptrs = weight_rows(w, nb, nr, k0, kc, &mut wbuf);
-                let acc = micro(apack.as_ptr(), &ptrs, kc);
-                for (t, a) in tile.iter_mut().zip(acc.iter()) {
-                    _mm256_storeu_ps(t.as_mut_ptr(), a[0]);
-                    _mm256_storeu_ps(t.as_mut_ptr().add(8), a[1]);
-                }
-                for r in 0..mr {
-                    let orow = &mut out[(r0 + r) * n + nb..(r0 + r) * n + nb + nr];
-                    for (j, y) in orow.iter_mut().enumerate() {
-                        let v = tile[j][r];
-                        if first {
-                            store(y, v + bias.map_or(0.0, |b| b[nb + j]), accumulate);
-                        } else {
-                            *y += v;
-                        }
+                let tile = Tile {
+                    pack: pack.0.as_ptr(),
+                    kc,
+                    bias: &bias_p,
+                    nr,
+                    add_out: accumulate || !first,
+                };
+                for r0 in (m0..m1).step_by(FR) {
+                    let xr = x.as_ptr().add(r0 * k + k0);
+                    let o = out.as_mut_ptr().add(r0 * n + n0);
+                    match m1 - r0 {
+                        1 => tile.run::<1>(xr, k, o, n),
+                        2 => tile.run::<2>(xr, k, o, n),
+                        3 => tile.run::<3>(xr, k, o, n),
+                        4 => tile.run::<4>(xr, k, o, n),
+                        5 => tile.run::<5>(xr, k, o, n),
+                        _ => tile.run::<FR>(xr, k, o, n),
                     }
                 }
             }
@@ -142,27 +115,172 @@ unsafe fn sgemm(
     }
 }
 
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn micro(a: *const f32, w: &[*const f32; NR], kc: usize) -> [[__m256; 2]; NR] {
-    let mut acc = [[_mm256_setzero_ps(); 2]; NR];
-    for kk in 0..kc {
-        let a0 = _mm256_loadu_ps(a.add(kk * MR));
-        let a1 = _mm256_loadu_ps(a.add(kk * MR + 8));
-        for j in 0..NR {
-            let b = _mm256_broadcast_ss(&*w[j].add(kk));
-            acc[j][0] = _mm256_fmadd_ps(a0, b, acc[j][0]);
-            acc[j][1] = _mm256_fmadd_ps(a1, b, acc[j][1]);
+/// Packs weight rows `n0..n0 + nr`, columns `k0..k0 + kc`, as `dst[kk * NP + j]`, widening
+/// f16, zero for `j >= nr`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack_float(
+    w: &FloatWeights,
+    n0: usize,
+    nr: usize,
+    k0: usize,
+    kc: usize,
+    dst: &mut [f32; KC * NP],
+) {
+    let full = kc / 8 * 8;
+    for jb in [0, 8] {
+        if jb + 8 <= nr {
+            // 8 x 8 blocks: 8 row loads, a register transpose, 8 column stores.
+            for kk in (0..full).step_by(8) {
+                let v: [__m256; 8] = core::array::from_fn(|i| {
+                    let at = (n0 + jb + i) * w.stride + k0 + kk;
+                    match w.data {
+                        FloatData::F32(d) => _mm256_loadu_ps(d[at..at + 8].as_ptr()),
+                        FloatData::F16(d) => _mm256_cvtph_ps(_mm_loadu_si128(
+                            d[at..at + 8].as_ptr() as *const __m128i,
+                        )),
+                    }
+                });
+                let t = transpose8(v);
+                for i in 0..8 {
+                    _mm256_store_ps(dst.as_mut_ptr().add((kk + i) * NP + jb), t[i]);
+                }
+            }
+            for j in jb..jb + 8 {
+                pack_scalar(w, n0 + j, k0, full..kc, |kk, v| dst[kk * NP + j] = v);
+            }
+        } else {
+            for j in jb..jb + 8 {
+                if j < nr {
+                    pack_scalar(w, n0 + j, k0, 0..kc, |kk, v| dst[kk * NP + j] = v);
+                } else {
+                    for kk in 0..kc {
+                        dst[kk * NP + j] = 0.0;
+                    }
+                }
+            }
         }
     }
-    acc
 }
 
-/// Outputs per int8 micro-tile: 8 accumulators, 2 activation registers and temporaries.
-const INR: usize = 4;
-/// Scale groups of the widest input this kernel takes (its per-panel scale table lives on the
-/// stack); wider inputs, 4096+ columns, go to the reference. The encoder's widest is `hidden`.
-const MAX_GROUPS: usize = 64;
+/// Calls `put(kk, w[row][k0 + kk])` for `kk` in `span`.
+#[inline]
+fn pack_scalar(
+    w: &FloatWeights,
+    row: usize,
+    k0: usize,
+    span: core::ops::Range<usize>,
+    mut put: impl FnMut(usize, f32),
+) {
+    let at = row * w.stride + k0;
+    match w.data {
+        FloatData::F32(d) => span.for_each(|kk| put(kk, d[at + kk])),
+        FloatData::F16(d) => span.for_each(|kk| put(kk, d[at + kk].to_f32())),
+    }
+}
+
+/// `t[i][j] = v[j][i]`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose8(v: [__m256; 8]) -> [__m256; 8] {
+    let a0 = _mm256_unpacklo_ps(v[0], v[1]);
+    let a1 = _mm256_unpackhi_ps(v[0], v[1]);
+    let a2 = _mm256_unpacklo_ps(v[2], v[3]);
+    let a3 = _mm256_unpackhi_ps(v[2], v[3]);
+    let a4 = _mm256_unpacklo_ps(v[4], v[5]);
+    let a5 = _mm256_unpackhi_ps(v[4], v[5]);
+    let a6 = _mm256_unpacklo_ps(v[6], v[7]);
+    let a7 = _mm256_unpackhi_ps(v[6], v[7]);
+    let b0 = _mm256_shuffle_ps::<0x44>(a0, a2);
+    let b1 = _mm256_shuffle_ps::<0xEE>(a0, a2);
+    let b2 = _mm256_shuffle_ps::<0x44>(a1, a3);
+    let b3 = _mm256_shuffle_ps::<0xEE>(a1, a3);
+    let b4 = _mm256_shuffle_ps::<0x44>(a4, a6);
+    let b5 = _mm256_shuffle_ps::<0xEE>(a4, a6);
+    let b6 = _mm256_shuffle_ps::<0x44>(a5, a7);
+    let b7 = _mm256_shuffle_ps::<0xEE>(a5, a7);
+    [
+        _mm256_permute2f128_ps::<0x20>(b0, b4),
+        _mm256_permute2f128_ps::<0x20>(b1, b5),
+        _mm256_permute2f128_ps::<0x20>(b2, b6),
+        _mm256_permute2f128_ps::<0x20>(b3, b7),
+        _mm256_permute2f128_ps::<0x31>(b0, b4),
+        _mm256_permute2f128_ps::<0x31>(b1, b5),
+        _mm256_permute2f128_ps::<0x31>(b2, b6),
+        _mm256_permute2f128_ps::<0x31>(b3, b7),
+    ]
+}
+
+/// One packed float panel and how its results are written.
+struct Tile<'a> {
+    pack: *const f32,
+    kc: usize,
+    /// Added to the sums (zero past the first K block).
+    bias: &'a [f32; NP],
+    /// Outputs of the panel that exist.
+    nr: usize,
+    /// Add to `out` rather than overwrite it.
+    add_out: bool,
+}
+
+impl Tile<'_> {
+    /// `R` token rows (`x` at stride `ldx`) against the panel, into `out` at stride `ldo`.
+    ///
+    /// # Safety
+    /// AVX2 + FMA; `x` holds `R` rows of `kc` readable floats, `out` `R` rows of `nr`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run<const R: usize>(&self, x: *const f32, ldx: usize, out: *mut f32, ldo: usize) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        let mut p = self.pack;
+        let mut xk = x;
+        for _ in 0..self.kc {
+            let b0 = _mm256_load_ps(p);
+            let b1 = _mm256_load_ps(p.add(8));
+            for r in 0..R {
+                let a = _mm256_broadcast_ss(&*xk.add(r * ldx));
+                acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+            }
+            p = p.add(NP);
+            xk = xk.add(1);
+        }
+        let bias = [
+            _mm256_loadu_ps(self.bias.as_ptr()),
+            _mm256_loadu_ps(self.bias.as_ptr().add(8)),
+        ];
+        for r in 0..R {
+            let o = out.add(r * ldo);
+            let v = [
+                _mm256_add_ps(acc[r][0], bias[0]),
+                _mm256_add_ps(acc[r][1], bias[1]),
+            ];
+            if self.nr == NP {
+                for h in 0..2 {
+                    let y = if self.add_out {
+                        _mm256_add_ps(_mm256_loadu_ps(o.add(8 * h)), v[h])
+                    } else {
+                        v[h]
+                    };
+                    _mm256_storeu_ps(o.add(8 * h), y);
+                }
+            } else {
+                let mut t = [0f32; NP];
+                _mm256_storeu_ps(t.as_mut_ptr(), v[0]);
+                _mm256_storeu_ps(t.as_mut_ptr().add(8), v[1]);
+                for j in 0..self.nr {
+                    let y = &mut *o.add(j);
+                    *y = if self.add_out { *y + t[j] } else { t[j] };
+                }
+            }
+        }
+    }
+}
+
+/// Token rows per int8 micro-tile: 12 accumulators + 2 `|w|` + 1 broadcast + 1 temporary.
+const IR: usize = 6;
+/// Widest input the int8 kernel packs (its panel lives on the stack): 64 KiB of weights.
+/// Wider inputs go to the reference; the encoder's widest is `hidden`.
+const MAX_QUADS: usize = 1024;
 
 /// Int8 linear layer; see [`super::linear_i8`].
 #[allow(clippy::too_many_arguments)]
@@ -177,11 +295,12 @@ pub(super) fn linear_i8(
     accumulate: bool,
 ) {
     debug_assert!(available());
-    if groups(x.cols()) > MAX_GROUPS {
+    if x.quads() > MAX_QUADS {
         return super::reference::linear_i8(x, q, sw, stride, n, bias, out, accumulate);
     }
     // SAFETY: the CPU has AVX2 (checked by `backend()`); `super::linear_i8` checked that `q`
-    // holds `n` rows of `x.cols()` bytes at `stride`, which is all `igemm` reads.
+    // holds `n` rows of `x.cols()` bytes at `stride`, `sw` and `bias` `n` values and `out`
+    // `x.rows() * n`, which is all `igemm` reads or writes.
     unsafe { igemm(x, q, sw, stride, n, bias, out, accumulate) }
 }
 
@@ -197,146 +316,184 @@ unsafe fn igemm(
     out: &mut [f32],
     accumulate: bool,
 ) {
-    let (rows, k) = (x.rows(), x.cols());
-    let (full, rem) = (k / 4, k % 4);
-    let (ng, gq) = (groups(k), GROUP / 4);
-    let mut tile = [[0f32; MR]; INR];
-    // Scales of one panel, group-major: 16 rows of group g at [g * 16..].
-    let mut sx = [0f32; MR * MAX_GROUPS];
-    for p in 0..rows.div_ceil(PANEL_ROWS) {
-        let r0 = p * PANEL_ROWS;
-        let mr = MR.min(rows - r0);
-        let panel = x.panel(p);
-        if mr < MR {
-            sx[..ng * MR].fill(0.0);
-        }
-        for g in 0..ng {
-            for r in 0..mr {
-                sx[g * MR + r] = x.scale(r0 + r, g);
-            }
-        }
-        for nb in (0..n).step_by(INR) {
-            let nr = INR.min(n - nb);
-            let mut wp = [q.as_ptr(); INR];
-            let mut tail = [0i32; INR];
-            for j in 0..nr {
-                let row = &q[(nb + j) * stride..(nb + j) * stride + k];
-                wp[j] = row.as_ptr();
-                // The last quad of a row may be partial: copy it, zero-padded, so no read
-                // passes the end of the row (the activations' padding is zero too).
-                let mut b = [0u8; 4];
-                for (t, bt) in b.iter_mut().enumerate().take(rem) {
-                    *bt = row[full * 4 + t] as u8;
-                }
-                tail[j] = i32::from_le_bytes(b);
-            }
-            let mut v = [[_mm256_setzero_ps(); 2]; INR];
-            for g in 0..ng {
-                let q0 = g * gq;
-                let nq = gq.min(full.saturating_sub(q0));
-                let mut acc = [[_mm256_setzero_si256(); 2]; INR];
-                let wg = core::array::from_fn(|j| wp[j].add(q0 * 4));
-                imicro(panel.as_ptr().add(q0 * 64), &wg, nq, &mut acc);
-                if rem > 0 && full / gq == g {
-                    let at = panel.as_ptr().add(full * 64);
-                    let xa = _mm256_loadu_si256(at as *const __m256i);
-                    let xb = _mm256_loadu_si256(at.add(32) as *const __m256i);
-                    for j in 0..INR {
-                        step(&mut acc[j], xa, xb, _mm256_set1_epi32(tail[j]));
-                    }
-                }
-                // The reference's `requant`, lane-wise: v + acc * (sx * sw), no FMA.
-                let sxg = sx.as_ptr().add(g * MR);
-                for j in 0..nr {
-                    let s = _mm256_set1_ps(sw[nb + j]);
-                    for h in 0..2 {
-                        let scale = _mm256_mul_ps(_mm256_loadu_ps(sxg.add(8 * h)), s);
-                        let t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[j][h]), scale);
-                        v[j][h] = _mm256_add_ps(v[j][h], t);
-                    }
-                }
-            }
+    let rows = x.rows();
+    let quads = x.quads();
+    let mut pack = Aligned([0i32; MAX_QUADS * NP]);
+    let mut sw_p = [0f32; NP];
+    let mut bias_p = [0f32; NP];
+    for m0 in (0..rows).step_by(MC) {
+        let m1 = rows.min(m0 + MC);
+        for n0 in (0..n).step_by(NP) {
+            let nr = NP.min(n - n0);
+            pack_i8(q, stride, x.cols(), n0, nr, &mut pack.0[..quads * NP]);
+            sw_p.fill(0.0);
+            sw_p[..nr].copy_from_slice(&sw[n0..n0 + nr]);
             if let Some(b) = bias {
-                for j in 0..nr {
-                    let bj = _mm256_set1_ps(b[nb + j]);
-                    v[j] = [_mm256_add_ps(v[j][0], bj), _mm256_add_ps(v[j][1], bj)];
+                bias_p[..nr].copy_from_slice(&b[n0..n0 + nr]);
+            }
+            let tile = ITile {
+                x,
+                pack: pack.0.as_ptr(),
+                sw: &sw_p,
+                bias: bias.map(|_| &bias_p),
+                nr,
+                accumulate,
+            };
+            for r0 in (m0..m1).step_by(IR) {
+                let o = out.as_mut_ptr().add(r0 * n + n0);
+                match m1 - r0 {
+                    1 => tile.run::<1>(r0, o, n),
+                    2 => tile.run::<2>(r0, o, n),
+                    3 => tile.run::<3>(r0, o, n),
+                    4 => tile.run::<4>(r0, o, n),
+                    5 => tile.run::<5>(r0, o, n),
+                    _ => tile.run::<IR>(r0, o, n),
                 }
             }
-            if nr == INR && mr == MR {
-                // Full tile: transpose 4 outputs x 8 rows into rows of 4 outputs and store
-                // them with the same add-or-overwrite rule as `store`.
-                for h in 0..2 {
-                    let t0 = _mm256_unpacklo_ps(v[0][h], v[1][h]);
-                    let t1 = _mm256_unpackhi_ps(v[0][h], v[1][h]);
-                    let t2 = _mm256_unpacklo_ps(v[2][h], v[3][h]);
-                    let t3 = _mm256_unpackhi_ps(v[2][h], v[3][h]);
-                    let rows4 = [
-                        _mm256_shuffle_ps::<0x44>(t0, t2),
-                        _mm256_shuffle_ps::<0xEE>(t0, t2),
-                        _mm256_shuffle_ps::<0x44>(t1, t3),
-                        _mm256_shuffle_ps::<0xEE>(t1, t3),
-                    ];
-                    for (i, rv) in rows4.iter().enumerate() {
-                        for (lane, r) in [(0, i), (1, i + 4)] {
-                            let y4 = if lane == 0 {
-                                _mm256_castps256_ps128(*rv)
-                            } else {
-                                _mm256_extractf128_ps::<1>(*rv)
-                            };
-                            let at = &mut out[(r0 + 8 * h + r) * n + nb..][..4];
-                            let y4 = if accumulate {
-                                _mm_add_ps(_mm_loadu_ps(at.as_ptr()), y4)
-                            } else {
-                                y4
-                            };
-                            _mm_storeu_ps(at.as_mut_ptr(), y4);
-                        }
+        }
+    }
+}
+
+/// Packs weight rows `n0..n0 + nr` as one 32-bit word (a quad of four columns) per output:
+/// `dst[kq * NP + j]` = columns `4kq..4kq + 4` of row `n0 + j`, zero past `k` and for
+/// `j >= nr` (the activations' padding is zero too, so a padded quad adds nothing).
+#[target_feature(enable = "avx2")]
+unsafe fn pack_i8(q: &[i8], stride: usize, k: usize, n0: usize, nr: usize, dst: &mut [i32]) {
+    let quads = dst.len() / NP;
+    let full = k / 4;
+    let full8 = full / 8 * 8;
+    for jb in [0, 8] {
+        if jb + 8 <= nr {
+            // 8 outputs x 8 quads: the float transpose moves 32-bit words of any type.
+            for kq in (0..full8).step_by(8) {
+                let v: [__m256; 8] = core::array::from_fn(|i| {
+                    let at = (n0 + jb + i) * stride + kq * 4;
+                    _mm256_castsi256_ps(_mm256_loadu_si256(
+                        q[at..at + 32].as_ptr() as *const __m256i
+                    ))
+                });
+                let t = transpose8(v);
+                for i in 0..8 {
+                    let d = dst[(kq + i) * NP + jb..][..8].as_mut_ptr();
+                    _mm256_store_si256(d as *mut __m256i, _mm256_castps_si256(t[i]));
+                }
+            }
+        }
+        for j in jb..jb + 8 {
+            let from = if jb + 8 <= nr { full8 } else { 0 };
+            for kq in from..quads {
+                let mut word = [0u8; 4];
+                if j < nr {
+                    let row = &q[(n0 + j) * stride..(n0 + j) * stride + k];
+                    for (t, b) in word.iter_mut().enumerate() {
+                        *b = row.get(kq * 4 + t).map_or(0, |&v| v as u8);
                     }
                 }
-                continue;
+                dst[kq * NP + j] = i32::from_le_bytes(word);
             }
-            for j in 0..nr {
-                _mm256_storeu_ps(tile[j].as_mut_ptr(), v[j][0]);
-                _mm256_storeu_ps(tile[j].as_mut_ptr().add(8), v[j][1]);
+        }
+    }
+}
+
+/// One packed int8 panel, its scales and bias, and how its results are written.
+struct ITile<'a> {
+    x: &'a QuantizedRows<'a>,
+    pack: *const i32,
+    /// Weight scales of the panel's outputs (zero past `nr`).
+    sw: &'a [f32; NP],
+    bias: Option<&'a [f32; NP]>,
+    nr: usize,
+    accumulate: bool,
+}
+
+impl ITile<'_> {
+    /// Token rows `s0..s0 + R` against the panel, into `out` at stride `ldo`: per scale group,
+    /// exact int32 sums, then the reference's requantisation `v + acc * (sx * sw)` lane-wise
+    /// (no FMA, same order), then the bias, then the store rule.
+    ///
+    /// # Safety
+    /// AVX2; rows `s0..s0 + R` exist; the panel holds `x.quads()` quads; `out` has `R` rows
+    /// of `nr` writable floats.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run<const R: usize>(&self, s0: usize, out: *mut f32, ldo: usize) {
+        let x = self.x;
+        let (quads, ng, gq) = (x.quads(), groups(x.cols()), GROUP / 4);
+        let rp: [*const i8; R] = core::array::from_fn(|r| {
+            let s = s0 + r;
+            x.panel(s / PANEL_ROWS).as_ptr().add(s % PANEL_ROWS * 4)
+        });
+        let scales = x.scales().as_ptr().add(s0 * ng);
+        let sw = [
+            _mm256_loadu_ps(self.sw.as_ptr()),
+            _mm256_loadu_ps(self.sw.as_ptr().add(8)),
+        ];
+        let ones = _mm256_set1_epi16(1);
+        let mut v = [[_mm256_setzero_ps(); 2]; R];
+        for g in 0..ng {
+            let q0 = g * gq;
+            let q1 = quads.min(q0 + gq);
+            let mut acc = [[_mm256_setzero_si256(); 2]; R];
+            for kq in q0..q1 {
+                let w = self.pack.add(kq * NP) as *const __m256i;
+                let w = [_mm256_load_si256(w), _mm256_load_si256(w.add(1))];
+                let aw = [_mm256_abs_epi8(w[0]), _mm256_abs_epi8(w[1])];
+                for r in 0..R {
+                    let xw = (rp[r].add(kq * PANEL_ROWS * 4) as *const i32).read_unaligned();
+                    let xb = _mm256_set1_epi32(xw);
+                    for h in 0..2 {
+                        acc[r][h] = _mm256_add_epi32(acc[r][h], quad_dot(aw[h], w[h], xb, ones));
+                    }
+                }
             }
-            for r in 0..mr {
-                let orow = &mut out[(r0 + r) * n + nb..(r0 + r) * n + nb + nr];
-                for (j, y) in orow.iter_mut().enumerate() {
-                    store(y, tile[j][r], accumulate);
+            for r in 0..R {
+                let sx = _mm256_set1_ps(*scales.add(r * ng + g));
+                for h in 0..2 {
+                    let t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][h]), _mm256_mul_ps(sx, sw[h]));
+                    v[r][h] = _mm256_add_ps(v[r][h], t);
+                }
+            }
+        }
+        let bias = self.bias.map(|b| {
+            [
+                _mm256_loadu_ps(b.as_ptr()),
+                _mm256_loadu_ps(b.as_ptr().add(8)),
+            ]
+        });
+        for r in 0..R {
+            let mut y = v[r];
+            if let Some(b) = bias {
+                y = [_mm256_add_ps(y[0], b[0]), _mm256_add_ps(y[1], b[1])];
+            }
+            let o = out.add(r * ldo);
+            if self.nr == NP {
+                for h in 0..2 {
+                    let yh = if self.accumulate {
+                        _mm256_add_ps(_mm256_loadu_ps(o.add(8 * h)), y[h])
+                    } else {
+                        y[h]
+                    };
+                    _mm256_storeu_ps(o.add(8 * h), yh);
+                }
+            } else {
+                let mut t = [0f32; NP];
+                _mm256_storeu_ps(t.as_mut_ptr(), y[0]);
+                _mm256_storeu_ps(t.as_mut_ptr().add(8), y[1]);
+                for j in 0..self.nr {
+                    let d = &mut *o.add(j);
+                    *d = if self.accumulate { *d + t[j] } else { t[j] };
                 }
             }
         }
     }
 }
 
+/// Per 32-bit lane: the 4-byte dot product of the broadcast activation quad `xb` and the lane's
+/// weight quad `w` (`aw = |w|`). `pmaddubsw` multiplies unsigned by signed bytes and saturates
+/// pair sums to i16, so it gets `|w|` and `x * sign(w)`: both within 127 in magnitude, a pair
+/// sum is at most 2 * 127 * 127 = 32258 and never saturates.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn imicro(
-    panel: *const i8,
-    wp: &[*const i8; INR],
-    quads: usize,
-    acc: &mut [[__m256i; 2]; INR],
-) {
-    for kq in 0..quads {
-        let xa = _mm256_loadu_si256(panel.add(kq * 64) as *const __m256i);
-        let xb = _mm256_loadu_si256(panel.add(kq * 64 + 32) as *const __m256i);
-        for j in 0..INR {
-            let wv = _mm256_set1_epi32((wp[j].add(kq * 4) as *const i32).read_unaligned());
-            step(&mut acc[j], xa, xb, wv);
-        }
-    }
-}
-
-/// One quad of 16 rows against one broadcast weight quad. `pmaddubsw` multiplies unsigned by
-/// signed bytes and saturates pair sums to i16, so feed it `|w|` and `x * sign(w)`: both within
-/// 127 in magnitude, a pair sum is at most 2 * 127 * 127 = 32258 and never saturates.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn step(acc: &mut [__m256i; 2], xa: __m256i, xb: __m256i, wv: __m256i) {
-    let ones = _mm256_set1_epi16(1);
-    let aw = _mm256_abs_epi8(wv);
-    let pa = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xa, wv));
-    let pb = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xb, wv));
-    acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(pa, ones));
-    acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(pb, ones));
+unsafe fn quad_dot(aw: __m256i, w: __m256i, xb: __m256i, ones: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xb, w)), ones)
 }
