@@ -27,6 +27,7 @@ pub fn read_safetensors(path: &Path) -> Result<NamedTensors, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| format!("{}: not a safetensors file: {e}", path.display()))?;
+    crate::weights_file::verify(&bytes, &path.display().to_string())?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
         let data = view.data();

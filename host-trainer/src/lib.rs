@@ -22,3 +22,4 @@ pub mod import;
 pub mod metrics;
 pub mod train;
 pub mod vocab_trainer;
+pub mod weights_file;

@@ -145,10 +145,7 @@ pub fn save(
             TensorView::new(Dtype::F32, t.shape.clone(), bytes).map_err(|e| e.to_string())?,
         ));
     }
-    let mut meta = std::collections::HashMap::new();
-    meta.insert("format".to_string(), "pt".to_string());
-    let weights =
-        safetensors::serialize(views, Some(meta)).map_err(|e| format!("safetensors: {e}"))?;
+    let weights = crate::weights_file::serialize(views)?;
 
     let name = dir
         .file_name()

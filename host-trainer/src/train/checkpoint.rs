@@ -35,7 +35,7 @@ pub fn load_weights(path: &Path, dims: Dims) -> Result<Model, String> {
 }
 
 /// `model.safetensors` bytes with transformers' names (the tied decoder weight left out, as
-/// `save_pretrained` does).
+/// `save_pretrained` does) and the checksum of [`crate::weights_file`].
 pub fn weights_bytes(model: &Model) -> Result<Vec<u8>, String> {
     let views: Vec<(String, TensorView)> = model
         .index
@@ -48,9 +48,7 @@ pub fn weights_bytes(model: &Model) -> Result<Vec<u8>, String> {
                 .map_err(|e| format!("tensor {}: {e}", t.name))
         })
         .collect::<Result<_, _>>()?;
-    let mut meta = std::collections::HashMap::new();
-    meta.insert("format".to_string(), "pt".to_string());
-    safetensors::serialize(views, Some(meta)).map_err(|e| format!("safetensors: {e}"))
+    crate::weights_file::serialize(views)
 }
 
 /// Writes config.json, model.safetensors and vocab.txt into `dir` (created if needed), each

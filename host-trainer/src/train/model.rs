@@ -824,6 +824,22 @@ impl Model {
             .map(|t| t.name.as_str())
     }
 
+    /// The parameter tensor with the largest gradient norm, by name: where a diverging run is
+    /// blowing up.
+    pub fn largest_grad(&self) -> Option<&str> {
+        let norm = |t: &super::params::TensorInfo| {
+            self.grads[t.range.clone()]
+                .iter()
+                .map(|&g| f64::from(g) * f64::from(g))
+                .sum::<f64>()
+        };
+        self.index
+            .tensors
+            .iter()
+            .max_by(|a, b| norm(a).total_cmp(&norm(b)))
+            .map(|t| t.name.as_str())
+    }
+
     /// Where the forward pass first produced a non-finite value.
     pub fn first_nonfinite_activation(&self, acts: &Acts) -> Option<String> {
         if acts.emb_out.iter().any(|x| !x.is_finite()) {

@@ -38,6 +38,8 @@ pub struct TrainConfig {
 const LATEST: &str = "latest";
 const STATE_FILE: &str = "trainer_state.bin";
 const KEEP_CHECKPOINTS: usize = 2;
+/// Training loss, in multiples of the uniform-guess loss, at which a run counts as diverged.
+const DIVERGED: f64 = 3.0;
 
 pub struct Trainer {
     pub model: Model,
@@ -168,6 +170,20 @@ impl Trainer {
         }
         if let Some(name) = self.model.first_nonfinite_grad() {
             return Err(format!("step {}: non-finite gradient in {name}", step + 1));
+        }
+        // A loss far above that of guessing uniformly (every word and both NSP labels equally
+        // likely) can only mean divergence. Stopping on it, rather than waiting for an overflow,
+        // keeps a run with clipped gradients from saving garbage; the threshold depends on the
+        // config only, so a resumed run stops exactly where an uninterrupted one does.
+        let uniform = (self.model.dims.vocab as f64).ln() + std::f64::consts::LN_2;
+        if stats.loss() > DIVERGED * uniform {
+            return Err(format!(
+                "step {}: loss {:.1} is over {DIVERGED}x that of uniform guessing ({uniform:.1}): \
+                 the run is diverging (largest gradient in {}); lower --lr",
+                step + 1,
+                stats.loss(),
+                self.model.largest_grad().unwrap_or("no tensor")
+            ));
         }
         clip_grad_norm(
             &mut self.model.grads,
