@@ -41,8 +41,9 @@ const FR: usize = 6;
 /// half of L1.
 const KC: usize = 256;
 /// Token rows per block sharing one packed panel: the block's activations (`MC x KC` f32 =
-/// 192 KiB, or `MC x k` bytes for int8) stay in L2 while every panel sweeps them.
-const MC: usize = 192;
+/// 240 KiB, or `MC x k` bytes for int8) stay in L2 while every panel sweeps them; a multiple of
+/// both micro-tile heights.
+const MC: usize = 240;
 
 /// A cache-line aligned buffer, so the aligned panel loads never split a line.
 #[repr(C, align(64))]
@@ -276,8 +277,9 @@ impl Tile<'_> {
     }
 }
 
-/// Token rows per int8 micro-tile: 12 accumulators + 2 `|w|` + 1 broadcast + 1 temporary.
-const IR: usize = 6;
+/// Token rows per int8 micro-tile: 10 accumulators + 2 `|w|` + 2 `w` + the broadcast, a
+/// temporary and the ones of `quad_dot` (six rows spill).
+const IR: usize = 5;
 /// Widest input the int8 kernel packs (its panel lives on the stack): 64 KiB of weights.
 /// Wider inputs go to the reference; the encoder's widest is `hidden`.
 const MAX_QUADS: usize = 1024;
@@ -346,7 +348,6 @@ unsafe fn igemm(
                     2 => tile.run::<2>(r0, o, n),
                     3 => tile.run::<3>(r0, o, n),
                     4 => tile.run::<4>(r0, o, n),
-                    5 => tile.run::<5>(r0, o, n),
                     _ => tile.run::<IR>(r0, o, n),
                 }
             }
@@ -496,4 +497,70 @@ impl ITile<'_> {
 #[target_feature(enable = "avx2")]
 unsafe fn quad_dot(aw: __m256i, w: __m256i, xb: __m256i, ones: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xb, w)), ones)
+}
+
+/// [`super::quant::quantize_rows`]'s loop over rows and groups, eight lanes at a time; the
+/// caller zeroed `data`. Bit-exact with the scalar loop: `max` is exact in any order, `maxps`
+/// and `minps` return their second operand for a NaN, which gives the scalar's NaN rules
+/// (`|NaN|` leaves the running max alone, a NaN product clamps to -127), and the rounding is
+/// the same magic-number addition.
+pub(super) fn quantize(x: &[f32], cols: usize, data: &mut [i8], scales: &mut [f32]) {
+    debug_assert!(available());
+    // SAFETY: the caller selected this after `available()`; every access below is through
+    // bounds-checked slices.
+    unsafe { quantize_avx2(x, cols, data, scales) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_avx2(x: &[f32], cols: usize, data: &mut [i8], scales: &mut [f32]) {
+    let (ng, quads) = (groups(cols), cols.div_ceil(4));
+    let abs = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
+    let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
+    let magic = _mm256_set1_ps(super::quant::ROUND_MAGIC);
+    // The low byte of each 32-bit lane, gathered into the lane's first word.
+    let bytes = _mm256_setr_epi8(
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1,
+    );
+    for (s, row) in x.chunks_exact(cols).enumerate() {
+        let base = (s / PANEL_ROWS * quads * PANEL_ROWS + s % PANEL_ROWS) * 4;
+        for (g, chunk) in row.chunks(GROUP).enumerate() {
+            let full = chunk.len() / 8 * 8;
+            let mut m = _mm256_setzero_ps();
+            for part in chunk[..full].chunks_exact(8) {
+                let v = _mm256_and_ps(_mm256_loadu_ps(part.as_ptr()), abs);
+                m = _mm256_max_ps(v, m);
+            }
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), m);
+            let amax = chunk[full..]
+                .iter()
+                .chain(&lanes)
+                .fold(0f32, |m, v| m.max(v.abs()));
+            let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+            scales[s * ng + g] = amax / 127.0;
+            let invv = _mm256_set1_ps(inv);
+            let k0 = g * GROUP;
+            for (i, part) in chunk[..full].chunks_exact(8).enumerate() {
+                let c = _mm256_min_ps(
+                    _mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(part.as_ptr()), invv), lo),
+                    hi,
+                );
+                let q = _mm256_sub_epi32(
+                    _mm256_castps_si256(_mm256_add_ps(c, magic)),
+                    _mm256_castps_si256(magic),
+                );
+                let w = _mm256_shuffle_epi8(q, bytes);
+                let at = base + (k0 / 4 + 2 * i) * PANEL_ROWS * 4;
+                let words = [_mm256_extract_epi32::<0>(w), _mm256_extract_epi32::<4>(w)];
+                data[at..at + 4].copy_from_slice(&words[0].to_le_bytes().map(|b| b as i8));
+                let at = at + PANEL_ROWS * 4;
+                data[at..at + 4].copy_from_slice(&words[1].to_le_bytes().map(|b| b as i8));
+            }
+            for (i, v) in chunk.iter().enumerate().skip(full) {
+                let k = k0 + i;
+                data[base + (k / 4 * PANEL_ROWS) * 4 + k % 4] = super::quant::quantize_one(v * inv);
+            }
+        }
+    }
 }

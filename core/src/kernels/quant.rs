@@ -31,7 +31,7 @@ pub const fn quant_bytes(rows: usize, cols: usize) -> usize {
 /// `1.5 * 2^23`: adding it to an `|x| < 2^22` rounds to the nearest integer, ties to even, in
 /// any IEEE single-precision unit, and leaves that integer in the low mantissa bits (no `roundf`
 /// in `core`, and unlike a float-to-int cast it vectorises).
-const ROUND_MAGIC: f32 = 12_582_912.0;
+pub(super) const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// Quantises one value already multiplied by `127 / max|x|`. `max` before `min`, both ignoring
 /// a NaN operand, so a NaN becomes -127 here and in every SIMD version (x86 `maxps` returns its
@@ -122,12 +122,37 @@ pub fn quantize_rows<'a>(
     let data = &mut data[..quant_bytes(rows, cols)];
     let ng = groups(cols);
     let scales = &mut scales[..rows * ng];
-    let quads = cols.div_ceil(4);
     data.fill(0);
+    let x = &x[..rows * cols];
+    #[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]
+    if cols > 0 && super::avx2::available() {
+        super::avx2::quantize(x, cols, data, scales);
+        return QuantizedRows {
+            data,
+            scales,
+            rows,
+            cols,
+        };
+    }
+    if cols > 0 {
+        quantize_scalar(x, cols, data, scales);
+    }
+    QuantizedRows {
+        data,
+        scales,
+        rows,
+        cols,
+    }
+}
+
+/// The quantisation loop of [`quantize_rows`] over whole rows of `x` into zeroed `data`: the
+/// definition the SIMD versions reproduce bit for bit.
+pub(super) fn quantize_scalar(x: &[f32], cols: usize, data: &mut [i8], scales: &mut [f32]) {
+    let (ng, quads) = (groups(cols), cols.div_ceil(4));
     // Per group: the scale (eight max lanes so it vectorises; max is exact, lane order does not
     // matter), then quantise into a contiguous buffer (vectorisable) and scatter the quads.
     let mut buf = [0i8; GROUP];
-    for (s, row) in x[..rows * cols].chunks_exact(cols).enumerate() {
+    for (s, row) in x.chunks_exact(cols).enumerate() {
         for (g, chunk) in row.chunks(GROUP).enumerate() {
             let mut lanes = [0f32; 8];
             for part in chunk.chunks(8) {
@@ -146,11 +171,5 @@ pub fn quantize_rows<'a>(
                 data[at..at + quad.len()].copy_from_slice(quad);
             }
         }
-    }
-    QuantizedRows {
-        data,
-        scales,
-        rows,
-        cols,
     }
 }

@@ -110,6 +110,88 @@ fn quantize_layout_is_panels_of_quads() {
     assert_eq!(nonzero_pad, 0);
 }
 
+/// Quantisation on the compiled SIMD path against the scalar definition, bit for bit, on rows
+/// with zeros, NaN, infinities and widths that leave partial groups, octets and quads.
+#[test]
+#[cfg(all(feature = "std", feature = "simd-avx2", target_arch = "x86_64"))]
+fn simd_quantize_is_bit_exact_with_scalar() {
+    if !avx2::available() {
+        return;
+    }
+    let mut rng = Rng(0x5EED);
+    for case in 0..cases(200) {
+        let (rows, cols) = (1 + rng.below(20), 1 + rng.below(300));
+        let mut x = rng.vec(rows * cols, 4.0);
+        for v in x.iter_mut() {
+            *v = match rng.below(50) {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                2 => -0.0,
+                3 => 0.0,
+                _ => *v,
+            };
+        }
+        if case % 5 == 0 {
+            x[..cols.min(GROUP)].fill(0.0);
+        }
+        let n = quant_bytes(rows, cols);
+        let (mut d1, mut d2) = (vec![0i8; n], vec![0i8; n]);
+        let (mut s1, mut s2) = (
+            vec![0f32; rows * groups(cols)],
+            vec![0f32; rows * groups(cols)],
+        );
+        avx2::quantize(&x, cols, &mut d1, &mut s1);
+        quant::quantize_scalar(&x, cols, &mut d2, &mut s2);
+        assert_eq!(d1, d2, "case {case}: {rows} x {cols}");
+        let same = s1.iter().zip(&s2).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "case {case}: scales of {rows} x {cols}");
+    }
+}
+
+/// Shapes past the AVX2 kernels' blocks: more rows than one row block (240), several K blocks
+/// and 16-output panels with a narrow last one, a strided weight view, accumulation.
+#[test]
+fn linear_kernels_handle_large_blocks() {
+    let mut rng = Rng(0xB10C);
+    for &(rows, k, n) in &[(251, 70, 37), (19, 700, 33), (245, 384, 16)] {
+        let stride = k + 3;
+        let x = rng.vec(rows * k, 2.0);
+        let bias = rng.vec(n, 1.0);
+        let init = rng.vec(rows * n, 1.0);
+        let q = rng.i8s(n * stride);
+        let sw = rng.vec(n, 0.05);
+        let mut data = vec![0i8; quant_bytes(rows, k)];
+        let mut scales = vec![0f32; rows * groups(k)];
+        let xq = quantize_rows(&x, rows, k, &mut data, &mut scales);
+        let (mut got, mut want) = (init.clone(), init.clone());
+        linear_i8(&xq, &q, &sw, stride, n, Some(&bias), &mut got, true);
+        reference::linear_i8(&xq, &q, &sw, stride, n, Some(&bias), &mut want, true);
+        assert!(got
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        let wv = rng.vec(n * stride, 1.0);
+        let w = Matrix {
+            w: Weights::F32(&wv),
+            rows: n,
+            cols: k,
+            stride,
+        };
+        let (mut got, mut want) = (init.clone(), init.clone());
+        linear(&x, rows, &w, Some(&bias), &mut got, true);
+        reference::linear(&x, rows, &w, Some(&bias), &mut want, true);
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            let (s, o) = (i / n, i % n);
+            let mag: f32 = (0..k)
+                .map(|c| (x[s * k + c] * wv[o * stride + c]).abs())
+                .sum::<f32>()
+                + bias[o].abs()
+                + init[i].abs();
+            assert!((g - e).abs() <= 1e-5 * mag, "{rows}x{k}x{n} at ({s}, {o})");
+        }
+    }
+}
+
 #[test]
 fn linear_i8_is_bit_exact_with_reference() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
