@@ -34,6 +34,9 @@ pub struct Args {
     /// Merge ranking: exact likelihood increase, or the count(ab)/(count(a)count(b)) shortcut.
     #[arg(long, value_enum, default_value_t = Score::Likelihood)]
     pub score: Score,
+    /// Rounds of dropping pieces the greedy tokenizer barely uses and merging again (0: off).
+    #[arg(long, default_value_t = 8)]
+    pub refine_rounds: usize,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -43,6 +46,7 @@ pub fn run(args: Args) -> Result<(), String> {
         vocab_size: args.size,
         min_frequency: args.min_frequency,
         limit_alphabet: args.limit_alphabet,
+        refine_rounds: args.refine_rounds,
         lowercase,
         strip_accents: (lowercase || args.strip_accents) && !args.keep_accents,
         ..TrainerOptions::default()

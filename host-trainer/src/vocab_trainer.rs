@@ -20,7 +20,7 @@
 
 use picobert::tokenizer::Tokenizer;
 use picobert::{TokenizerConfig, TokenizerMode, Vocab, NO_TOKEN};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The special tokens, in id order.
 pub const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
@@ -72,6 +72,8 @@ pub struct TrainerOptions {
     pub strip_accents: bool,
     /// Longest word trained on, in characters (longer words are `[UNK]` at tokenization).
     pub max_word_chars: usize,
+    /// Rounds of pruning and refilling after the vocabulary is full (see [`train`]).
+    pub refine_rounds: usize,
 }
 
 impl Default for TrainerOptions {
@@ -84,6 +86,7 @@ impl Default for TrainerOptions {
             lowercase: true,
             strip_accents: true,
             max_word_chars: 100,
+            refine_rounds: 8,
         }
     }
 }
@@ -262,7 +265,135 @@ impl State {
     }
 }
 
+impl State {
+    /// Statistics of the training words, each given as its symbols (texts) and frequency.
+    fn new(words: Vec<(Vec<String>, i64)>) -> State {
+        let mut st = State {
+            symbols: Vec::new(),
+            symbol_ids: HashMap::new(),
+            symbol_count: Vec::new(),
+            words: Vec::new(),
+            total: 0,
+            pairs: Vec::new(),
+            pair_index: HashMap::new(),
+            pair_words: HashMap::new(),
+        };
+        for (texts, freq) in words {
+            let syms: Vec<u32> = texts.into_iter().map(|t| st.symbol(t)).collect();
+            for &s in &syms {
+                st.symbol_count[s as usize] += freq;
+            }
+            st.total += freq * syms.len() as i64;
+            st.words.push((syms, freq));
+        }
+        for w in 0..st.words.len() {
+            let (syms, freq) = st.words[w].clone();
+            for p in syms.windows(2) {
+                st.add_pair(p[0], p[1], freq, w as u32);
+            }
+        }
+        st
+    }
+
+    /// Adds merges to `vocab` until it holds `size` pieces or no pair is frequent enough.
+    fn merge_until(
+        &mut self,
+        vocab: &mut Vec<String>,
+        in_vocab: &mut HashSet<String>,
+        options: &TrainerOptions,
+        progress: &mut impl FnMut(usize, usize),
+    ) {
+        while vocab.len() < options.vocab_size {
+            let Some(i) = self.best(options.min_frequency as i64, options.score) else {
+                break;
+            };
+            let Pair { a, b, .. } = self.pairs[i];
+            let text = format!(
+                "{}{}",
+                self.symbols[a as usize],
+                &self.symbols[b as usize][2..]
+            );
+            let new = self.symbol(text.clone());
+            self.merge(a, b, new);
+            // The merged pair no longer occurs; its slot stays with a zero count.
+            if in_vocab.insert(text.clone()) {
+                vocab.push(text);
+            }
+            progress(vocab.len(), options.vocab_size);
+        }
+    }
+}
+
+/// Greedy longest-match-first over a vocabulary, as the tokenizer splits words.
+struct Greedy<'v> {
+    initial: HashSet<&'v str>,
+    continuation: HashSet<&'v str>,
+    max_chars: usize,
+}
+
+impl<'v> Greedy<'v> {
+    fn new(vocab: &'v [String]) -> Self {
+        let mut g = Greedy {
+            initial: HashSet::new(),
+            continuation: HashSet::new(),
+            max_chars: 0,
+        };
+        for t in vocab {
+            let key = match t.strip_prefix("##") {
+                Some(rest) if !rest.is_empty() => {
+                    g.continuation.insert(rest);
+                    rest
+                }
+                _ => {
+                    g.initial.insert(t.as_str());
+                    t.as_str()
+                }
+            };
+            g.max_chars = g.max_chars.max(key.chars().count());
+        }
+        g
+    }
+
+    /// The pieces of `word` (`##`-prefixed after the first), or `None` if it is `[UNK]`.
+    fn split(&self, word: &str) -> Option<Vec<String>> {
+        let bounds: Vec<usize> = word
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([word.len()])
+            .collect();
+        let n = bounds.len() - 1;
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let set = if start == 0 {
+                &self.initial
+            } else {
+                &self.continuation
+            };
+            let end = (start + 1..=n.min(start + self.max_chars))
+                .rev()
+                .find(|&e| set.contains(&word[bounds[start]..bounds[e]]))?;
+            let piece = &word[bounds[start]..bounds[end]];
+            out.push(if start == 0 {
+                piece.to_string()
+            } else {
+                format!("##{piece}")
+            });
+            start = end;
+        }
+        Some(out)
+    }
+}
+
 /// Trains a vocabulary; `progress` is called with (pieces so far, target) after each merge.
+///
+/// Merging fills the vocabulary with every intermediate product (`##atio` on the way to
+/// `##ation`), but the tokenizer's greedy longest match never uses many of them. So once it is
+/// full, each of `refine_rounds` rounds splits the training words greedily with the vocabulary,
+/// drops the merged pieces used fewer times than the pairs merged last (a piece saves about one
+/// token per use; the last merges saved about their count each: dropping the piece and merging
+/// a new pair is then a gain), and merges again, on the greedy splits, to refill. Specials and
+/// the alphabet are never dropped, so coverage does not change.
 pub fn train(
     counts: &WordCounts,
     options: &TrainerOptions,
@@ -285,57 +416,45 @@ pub fn train(
     let mut chars: Vec<(char, u64)> = char_counts.into_iter().collect();
     chars.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
     chars.truncate(options.limit_alphabet);
-    let alphabet: std::collections::HashSet<char> = chars.iter().map(|&(c, _)| c).collect();
+    let alphabet: HashSet<char> = chars.iter().map(|&(c, _)| c).collect();
 
-    let mut st = State {
-        symbols: Vec::new(),
-        symbol_ids: HashMap::new(),
-        symbol_count: Vec::new(),
-        words: Vec::new(),
-        total: 0,
-        pairs: Vec::new(),
-        pair_index: HashMap::new(),
-        pair_words: HashMap::new(),
-    };
     // Sorted words make symbol and word numbering, hence ties, deterministic.
-    let mut words: Vec<(&String, u64)> = counts.counts.iter().map(|(w, &c)| (w, c)).collect();
+    let mut words: Vec<(&str, i64)> = counts
+        .counts
+        .iter()
+        .map(|(w, &c)| (w.as_str(), c as i64))
+        .filter(|(w, _)| {
+            let n = w.chars().count();
+            n > 0 && n <= options.max_word_chars && w.chars().all(|ch| alphabet.contains(&ch))
+        })
+        .collect();
     words.sort();
-    for (w, c) in words {
-        let n = w.chars().count();
-        if n == 0 || n > options.max_word_chars || !w.chars().all(|ch| alphabet.contains(&ch)) {
-            continue;
-        }
-        let syms: Vec<u32> = w
-            .chars()
-            .enumerate()
-            .map(|(i, ch)| {
-                let text = if i == 0 {
-                    ch.to_string()
-                } else {
-                    format!("##{ch}")
-                };
-                st.symbol(text)
+    let mut st = State::new(
+        words
+            .iter()
+            .map(|&(w, c)| {
+                let syms = w
+                    .chars()
+                    .enumerate()
+                    .map(|(i, ch)| {
+                        if i == 0 {
+                            ch.to_string()
+                        } else {
+                            format!("##{ch}")
+                        }
+                    })
+                    .collect();
+                (syms, c)
             })
-            .collect();
-        for &s in &syms {
-            st.symbol_count[s as usize] += c as i64;
-        }
-        st.total += (c as i64) * syms.len() as i64;
-        st.words.push((syms, c as i64));
-    }
-    for w in 0..st.words.len() {
-        let (syms, freq) = st.words[w].clone();
-        for p in syms.windows(2) {
-            st.add_pair(p[0], p[1], freq, w as u32);
-        }
-    }
+            .collect(),
+    );
     let mut alphabet_syms: Vec<String> = st.symbols.clone();
     alphabet_syms.sort_by(|x, y| {
         let key = |s: &String| (s.starts_with("##") && s.len() > 2, s.clone());
         key(x).cmp(&key(y))
     });
     let mut vocab: Vec<String> = SPECIAL_TOKENS.iter().map(|s| s.to_string()).collect();
-    let mut in_vocab: std::collections::HashSet<String> = vocab.iter().cloned().collect();
+    let mut in_vocab: HashSet<String> = vocab.iter().cloned().collect();
     for s in alphabet_syms {
         if vocab.len() >= options.vocab_size {
             break;
@@ -344,19 +463,60 @@ pub fn train(
             vocab.push(s);
         }
     }
-    while vocab.len() < options.vocab_size {
-        let Some(i) = st.best(options.min_frequency as i64, options.score) else {
-            break;
-        };
-        let Pair { a, b, .. } = st.pairs[i];
-        let text = format!("{}{}", st.symbols[a as usize], &st.symbols[b as usize][2..]);
-        let new = st.symbol(text.clone());
-        st.merge(a, b, new);
-        // The merged pair no longer occurs; its slot stays with a zero count.
-        if in_vocab.insert(text.clone()) {
-            vocab.push(text);
+    let fixed = vocab.len();
+    let mut merged_counts = Vec::new();
+    st.merge_until(&mut vocab, &mut in_vocab, options, &mut |n, size| {
+        progress(n, size)
+    });
+    for _ in 0..options.refine_rounds {
+        if vocab.len() < options.vocab_size {
+            break; // the corpus ran out of pairs: nothing to gain from swapping
         }
-        progress(vocab.len(), options.vocab_size);
+        let greedy = Greedy::new(&vocab);
+        let mut splits = Vec::with_capacity(words.len());
+        let mut usage: HashMap<&str, i64> = HashMap::new();
+        for &(w, c) in &words {
+            let Some(pieces) = greedy.split(w) else {
+                continue;
+            };
+            splits.push((pieces, c));
+        }
+        for (pieces, c) in &splits {
+            for p in pieces {
+                if let Some(t) = in_vocab.get(p.as_str()) {
+                    *usage.entry(t.as_str()).or_default() += c;
+                }
+            }
+        }
+        // What the last merges were worth: the median count of the last 5% of merged pairs.
+        merged_counts.clear();
+        let tail = (vocab.len() - fixed).div_ceil(20).max(1);
+        for t in &vocab[vocab.len() - tail..] {
+            merged_counts.push(usage.get(t.as_str()).copied().unwrap_or(0));
+        }
+        merged_counts.sort_unstable();
+        let threshold = merged_counts[merged_counts.len() / 2].max(1);
+        let keep: Vec<bool> = vocab
+            .iter()
+            .enumerate()
+            .map(|(i, t)| i < fixed || usage.get(t.as_str()).copied().unwrap_or(0) >= threshold)
+            .collect();
+        let dropped = keep.iter().filter(|k| !**k).count();
+        if dropped == 0 {
+            break;
+        }
+        let mut k = keep.iter();
+        vocab.retain(|_| k.next().copied().unwrap_or(true));
+        in_vocab = vocab.iter().cloned().collect();
+        let greedy = Greedy::new(&vocab);
+        let resplit = words
+            .iter()
+            .filter_map(|&(w, c)| greedy.split(w).map(|p| (p, c)))
+            .collect();
+        st = State::new(resplit);
+        st.merge_until(&mut vocab, &mut in_vocab, options, &mut |n, size| {
+            progress(n, size)
+        });
     }
     Ok(vocab)
 }
@@ -417,6 +577,30 @@ mod tests {
         let g = likelihood_gain(4, 4, 4, false, 8);
         let before = 2.0 * 4.0 * (4.0f64 / 8.0).ln();
         assert!((g - (0.0 - before)).abs() < 1e-9, "{g}");
+    }
+
+    #[test]
+    fn refinement_replaces_pieces_greedy_matching_never_uses() {
+        // Merging "abcd" passes through "ab" and "##cd", which greedy matching never uses once
+        // "abcd" exists: refinement swaps them for "xy".
+        let text = "abcd ".repeat(100) + &"xy ".repeat(50);
+        let size = 5 + 6 + 3;
+        let run = |rounds| {
+            let opts = TrainerOptions {
+                vocab_size: size,
+                min_frequency: 1,
+                refine_rounds: rounds,
+                ..TrainerOptions::default()
+            };
+            let mut counts = WordCounts::new(&opts);
+            counts.add_text(&text).unwrap();
+            train(&counts, &opts, |_, _| {}).unwrap()
+        };
+        let plain = run(0);
+        assert_eq!(&plain[11..], ["ab", "##cd", "abcd"], "{plain:?}");
+        let refined = run(8);
+        assert_eq!(&refined[11..], ["abcd", "xy"], "{refined:?}");
+        assert_eq!(&refined[..11], &plain[..11], "specials and alphabet stay");
     }
 
     #[test]
