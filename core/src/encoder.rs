@@ -2,10 +2,10 @@
 
 use crate::format::{HeadKind, Role};
 use crate::kernels::{
-    dot, gelu, groups, layer_norm, linear, linear_i8, quant_bytes, quantize_rows, tanh,
-    QuantizedRows, PANEL_ROWS,
+    attention, gelu, groups, layer_norm, linear, linear_i8, quant_bytes, quantize_rows, tanh,
+    AttentionHead, QuantizedRows, PANEL_ROWS,
 };
-use crate::scratch::{scratch_len_for, ATTN_BLOCK, FFN_TILE};
+use crate::scratch::{scratch_len_for, FFN_TILE};
 use crate::tensor::{DType, Matrix, Weights};
 use crate::Config;
 use crate::{Model, RunError};
@@ -41,11 +41,6 @@ impl<'i> Input<'i> {
     pub fn with_attention_mask(mut self, attention_mask: &'i [u32]) -> Self {
         self.attention_mask = Some(attention_mask);
         self
-    }
-
-    fn attends(&self, j: usize) -> bool {
-        self.attention_mask
-            .is_none_or(|m| m.get(j).is_some_and(|v| *v != 0))
     }
 }
 
@@ -296,10 +291,8 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    /// Multi-head attention for query rows `i0..i0 + ctx.len() / hidden`, streamed per
-    /// (head, query) with an online softmax over blocks of keys, so no `seq x seq` matrix
-    /// exists. Masked keys get `f32::MIN` added to their score, as transformers does, so even an
-    /// all-masked row gives transformers' (uniform) result.
+    /// Multi-head attention for query rows `i0..i0 + ctx.len() / hidden`, one head at a time
+    /// (see [`crate::kernels::attention`]: streamed over key blocks, no `seq x seq` matrix).
     fn attention(
         &self,
         input: &Input,
@@ -310,48 +303,20 @@ impl<'a> Model<'a> {
         ctx: &mut [f32],
     ) {
         let cfg = &self.config();
-        let (s, h, d) = (input.input_ids.len(), cfg.hidden_size, cfg.head_dim());
-        let scale = 1.0 / libm::sqrtf(d as f32);
-        let mut scores = [0f32; ATTN_BLOCK];
+        let (h, d) = (cfg.hidden_size, cfg.head_dim());
         for head in 0..cfg.num_heads {
-            let cols = head * d..(head + 1) * d;
-            for (ii, crow) in ctx.chunks_exact_mut(h).enumerate() {
-                let i = i0 + ii;
-                // The context slice itself accumulates the weighted values.
-                let acc = &mut crow[cols.clone()];
-                let qi = &q[i * h..][cols.clone()];
-                let mut max = f32::NEG_INFINITY;
-                let mut sum = 0f32;
-                acc.fill(0.0);
-                let mut j0 = 0;
-                while j0 < s {
-                    let n = ATTN_BLOCK.min(s - j0);
-                    let mut block_max = f32::NEG_INFINITY;
-                    for (jj, sc) in scores[..n].iter_mut().enumerate() {
-                        let j = j0 + jj;
-                        let mut x = dot(qi, &k[j * h..][cols.clone()]) * scale;
-                        if !input.attends(j) {
-                            x += f32::MIN;
-                        }
-                        *sc = x;
-                        block_max = block_max.max(x);
-                    }
-                    let new_max = max.max(block_max);
-                    let correction = libm::expf(max - new_max);
-                    sum *= correction;
-                    acc.iter_mut().for_each(|a| *a *= correction);
-                    for (jj, sc) in scores[..n].iter().enumerate() {
-                        let p = libm::expf(sc - new_max);
-                        sum += p;
-                        let vj = &v[(j0 + jj) * h..][cols.clone()];
-                        acc.iter_mut().zip(vj).for_each(|(a, x)| *a += p * x);
-                    }
-                    max = new_max;
-                    j0 += n;
-                }
-                let inv = 1.0 / sum;
-                acc.iter_mut().for_each(|a| *a *= inv);
-            }
+            let view = AttentionHead {
+                q: &q[i0 * h..],
+                k,
+                v,
+                stride: h,
+                col: head * d,
+                d,
+                seq: input.input_ids.len(),
+                rows: ctx.len() / h,
+                mask: input.attention_mask,
+            };
+            attention(&view, ctx);
         }
     }
 }

@@ -6,8 +6,21 @@
 //! int8 kernels are bit-exact with the reference on every backend; float kernels agree within the
 //! tolerance `docs/DESIGN.md` ("Quantization") states.
 
+pub mod attention;
 mod quant;
 pub mod reference;
+pub mod vmath;
+
+#[cfg(all(
+    any(feature = "simd-avx2", feature = "simd-avx512"),
+    target_arch = "x86_64"
+))]
+mod avx2_attention;
+#[cfg(all(
+    any(feature = "simd-avx2", feature = "simd-avx512"),
+    target_arch = "x86_64"
+))]
+mod avx2_vmath;
 
 #[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]
 mod avx2;
@@ -38,6 +51,7 @@ mod wasm;
 #[cfg(test)]
 mod tests;
 
+pub use attention::AttentionHead;
 pub use quant::{groups, quant_bytes, quantize_rows, QuantizedRows, GROUP, PANEL_ROWS};
 pub use reference::{dot, dot_f16, dot_i8, LANES};
 
@@ -263,22 +277,49 @@ pub fn linear_i8(
     }
 }
 
-/// LayerNorm over one row in place: biased variance, as `torch.nn.LayerNorm`.
+/// LayerNorm over one row in place: biased variance, as `torch.nn.LayerNorm`
+/// ([`vmath::layer_norm`]; the AVX2 version is bit-identical).
 pub fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
-    let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-    let inv = 1.0 / libm::sqrtf(var + eps);
-    for ((v, g), b) in x.iter_mut().zip(gamma).zip(beta) {
-        *v = (*v - mean) * inv * g + b;
+    #[cfg(all(
+        any(feature = "simd-avx2", feature = "simd-avx512"),
+        target_arch = "x86_64"
+    ))]
+    if avx2_vmath::available() {
+        return avx2_vmath::layer_norm(x, gamma, beta, eps);
     }
+    vmath::layer_norm(x, gamma, beta, eps)
 }
 
-/// GELU, erf form: `0.5 x (1 + erf(x / sqrt 2))`.
+/// GELU, erf form: `0.5 x (1 + erf(x / sqrt 2))` ([`vmath::gelu`]: a rational `erf` within
+/// 5e-7 of the exact one).
 pub fn gelu(x: &mut [f32]) {
-    for v in x {
-        *v = 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2));
+    #[cfg(all(
+        any(feature = "simd-avx2", feature = "simd-avx512"),
+        target_arch = "x86_64"
+    ))]
+    if avx2_vmath::available() {
+        return avx2_vmath::gelu(x);
     }
+    vmath::gelu(x)
+}
+
+/// One head of scaled dot-product attention for a block of query rows, streamed with an
+/// online softmax ([`attention::attention`] is the scalar definition): writes
+/// `softmax(q k^T / sqrt(d) + mask) v` into columns `col..col + d` of `out`'s rows. SIMD
+/// results are within `1e-5 * max |v|` of the reference.
+///
+/// # Panics
+/// If a slice is shorter than the shapes say or the head's columns exceed `stride`.
+pub fn attention(head: &AttentionHead, out: &mut [f32]) {
+    assert!(head.fits(out.len()), "attention: slices shorter than the shapes");
+    #[cfg(all(
+        any(feature = "simd-avx2", feature = "simd-avx512"),
+        target_arch = "x86_64"
+    ))]
+    if avx2_vmath::available() {
+        return avx2_attention::attention(head, out);
+    }
+    attention::attention(head, out)
 }
 
 /// `tanh` in place.

@@ -1,0 +1,227 @@
+//! Scaled dot-product attention of one head, streamed: the scalar reference.
+//!
+//! For each query row, keys are visited in blocks of [`ATTN_BLOCK`] with an online softmax
+//! (running max and sum, earlier partial results rescaled when the max grows), so no
+//! `seq x seq` matrix exists. Masked keys get `f32::MIN` added to their score, as transformers
+//! does, so even an all-masked row gives transformers' (uniform) result. SIMD backends run the
+//! same algorithm on blocks of queries (`avx2_attention.rs`).
+
+use super::reference::dot;
+use super::vmath::exp;
+use crate::scratch::ATTN_BLOCK;
+
+/// One head's view of the Q, K and V activations (row-major, `stride` floats per token; the
+/// head owns columns `col..col + d`) and of the attention mask.
+#[derive(Clone, Copy)]
+pub struct AttentionHead<'a> {
+    /// Query rows, the first at offset 0.
+    pub q: &'a [f32],
+    /// All `seq` key rows.
+    pub k: &'a [f32],
+    /// All `seq` value rows.
+    pub v: &'a [f32],
+    /// Floats per token row in `q`, `k`, `v` and the output.
+    pub stride: usize,
+    /// First column of the head.
+    pub col: usize,
+    /// Head dimension.
+    pub d: usize,
+    /// Keys (and values).
+    pub seq: usize,
+    /// Query rows.
+    pub rows: usize,
+    /// Keys `j` with `mask[j] == 0` are masked; `None` attends to every key.
+    pub mask: Option<&'a [u32]>,
+}
+
+impl AttentionHead<'_> {
+    /// `1 / sqrt(d)`, the factor transformers applies to `q . k`.
+    pub(super) fn scale(&self) -> f32 {
+        1.0 / libm::sqrtf(self.d as f32)
+    }
+
+    /// What transformers adds to the score of key `j`.
+    pub(super) fn bias(&self, j: usize) -> f32 {
+        match self.mask {
+            Some(m) if m[j] == 0 => f32::MIN,
+            _ => 0.0,
+        }
+    }
+
+    /// Whether every slice holds what the shapes say, `out` being the query rows' output.
+    pub(super) fn fits(&self, out_len: usize) -> bool {
+        let span = |rows: usize| match rows {
+            0 => 0,
+            r => (r - 1) * self.stride + self.col + self.d,
+        };
+        self.col + self.d <= self.stride
+            && self.q.len() >= span(self.rows)
+            && out_len >= span(self.rows)
+            && self.k.len() >= span(self.seq)
+            && self.v.len() >= span(self.seq)
+            && self.mask.is_none_or(|m| m.len() >= self.seq)
+    }
+}
+
+/// Writes `softmax(q k^T / sqrt(d) + mask) v` for the head's query rows into columns
+/// `col..col + d` of `out` (row `r` at `r * stride`), see [`super::attention`].
+pub fn attention(hd: &AttentionHead, out: &mut [f32]) {
+    let (d, stride) = (hd.d, hd.stride);
+    let scale = hd.scale();
+    let mut scores = [0f32; ATTN_BLOCK];
+    for r in 0..hd.rows {
+        let qi = &hd.q[r * stride + hd.col..][..d];
+        // The output row itself accumulates the weighted values.
+        let acc = &mut out[r * stride + hd.col..][..d];
+        let mut max = f32::NEG_INFINITY;
+        let mut sum = 0f32;
+        acc.fill(0.0);
+        let mut j0 = 0;
+        while j0 < hd.seq {
+            let n = ATTN_BLOCK.min(hd.seq - j0);
+            let mut block_max = f32::NEG_INFINITY;
+            for (jj, sc) in scores[..n].iter_mut().enumerate() {
+                let j = j0 + jj;
+                *sc = dot(qi, &hd.k[j * stride + hd.col..][..d]) * scale + hd.bias(j);
+                block_max = block_max.max(*sc);
+            }
+            let new_max = max.max(block_max);
+            let correction = exp(max - new_max);
+            sum *= correction;
+            acc.iter_mut().for_each(|a| *a *= correction);
+            for (jj, sc) in scores[..n].iter().enumerate() {
+                let p = exp(sc - new_max);
+                sum += p;
+                let vj = &hd.v[(j0 + jj) * stride + hd.col..][..d];
+                acc.iter_mut().zip(vj).for_each(|(a, x)| *a += p * x);
+            }
+            max = new_max;
+            j0 += n;
+        }
+        let inv = 1.0 / sum;
+        acc.iter_mut().for_each(|a| *a *= inv);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// xorshift64*, values in [-2, 2).
+    struct Rng(u64);
+    impl Rng {
+        fn f(&mut self) -> f32 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let u = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
+            u as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        }
+    }
+
+    /// Plain softmax in f64 over the whole row, transformers' formula.
+    fn naive(hd: &AttentionHead) -> Vec<f64> {
+        let (d, st) = (hd.d, hd.stride);
+        let mut out = vec![0f64; hd.rows * d];
+        for r in 0..hd.rows {
+            let s: Vec<f64> = (0..hd.seq)
+                .map(|j| {
+                    let qk: f64 = (0..d)
+                        .map(|c| {
+                            hd.q[r * st + hd.col + c] as f64 * hd.k[j * st + hd.col + c] as f64
+                        })
+                        .sum();
+                    // f32::MIN added in f32, as transformers does, decides the all-masked case.
+                    ((qk as f32 * hd.scale()) + hd.bias(j)) as f64
+                })
+                .collect();
+            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|x| libm::exp(x - m)).collect();
+            let z: f64 = e.iter().sum();
+            for c in 0..d {
+                out[r * d + c] = (0..hd.seq)
+                    .map(|j| e[j] * hd.v[j * st + hd.col + c] as f64)
+                    .sum::<f64>()
+                    / z;
+            }
+        }
+        out
+    }
+
+    /// Runs reference and dispatched kernels on one random shape; checks both against the f64
+    /// softmax and each other (`1e-5 * max |v|`, the output being a convex combination of `v`).
+    fn check(rng: &mut Rng, d: usize, heads: usize, seq: usize, rows: usize, mask: Option<&[u32]>) {
+        let col = (heads - 1) * d;
+        let stride = heads * d + 3;
+        let q: Vec<f32> = (0..rows * stride).map(|_| rng.f() * 2.0).collect();
+        let k: Vec<f32> = (0..seq * stride).map(|_| rng.f() * 2.0).collect();
+        let v: Vec<f32> = (0..seq * stride).map(|_| rng.f()).collect();
+        let hd = AttentionHead {
+            q: &q,
+            k: &k,
+            v: &v,
+            stride,
+            col,
+            d,
+            seq,
+            rows,
+            mask,
+        };
+        let vmax = v.iter().fold(0f32, |a, x| a.max(x.abs()));
+        let mut want = vec![7f32; rows * stride];
+        attention(&hd, &mut want);
+        let mut got = want.clone();
+        got.iter_mut().for_each(|x| *x = 9.0);
+        super::super::attention(&hd, &mut got);
+        let exact = naive(&hd);
+        for r in 0..rows {
+            for c in 0..stride {
+                let (w, g) = (want[r * stride + c], got[r * stride + c]);
+                if (col..col + d).contains(&c) {
+                    let e = exact[r * d + c - col];
+                    let ctx = (d, seq, rows, r, c);
+                    assert!(
+                        (w as f64 - e).abs() <= 2e-6 * vmax as f64,
+                        "ref {w} vs {e} {ctx:?}"
+                    );
+                    assert!((g - w).abs() <= 1e-5 * vmax, "simd {g} vs ref {w} {ctx:?}");
+                } else {
+                    assert_eq!((w, g), (7.0, 9.0), "wrote outside the head");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matches_softmax_on_random_shapes() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for &(d, heads, seq, rows) in &[
+            (32, 3, 128, 40),
+            (64, 2, 65, 16),
+            (1, 1, 1, 1),
+            (5, 2, 7, 3),
+            (8, 1, 200, 17),
+            (33, 2, 64, 33),
+            (130, 1, 70, 5),
+            (257, 2, 9, 18),
+        ] {
+            check(&mut rng, d, heads, seq, rows, None);
+        }
+    }
+
+    #[test]
+    fn masks_like_transformers() {
+        let mut rng = Rng(42);
+        let seq = 150;
+        let some: Vec<u32> = (0..seq).map(|j| u32::from(j % 3 != 1 && j < 140)).collect();
+        check(&mut rng, 32, 2, seq, 21, Some(&some));
+        // All masked: transformers' scores are all f32::MIN, so its softmax is uniform.
+        let none = vec![0u32; seq];
+        check(&mut rng, 16, 1, seq, 4, Some(&none));
+        let only_last: Vec<u32> = (0..seq).map(|j| u32::from(j == seq - 1)).collect();
+        check(&mut rng, 24, 1, seq, 19, Some(&only_last));
+    }
+}
