@@ -283,6 +283,8 @@ const IR: usize = 5;
 /// Widest input the int8 kernel packs (its panel lives on the stack): 64 KiB of weights.
 /// Wider inputs go to the reference; the encoder's widest is `hidden`.
 const MAX_QUADS: usize = 1024;
+/// Quads of the smaller panel buffer (8 KiB).
+const SMALL_QUADS: usize = 128;
 
 /// Int8 linear layer; see [`super::linear_i8`].
 #[allow(clippy::too_many_arguments)]
@@ -303,12 +305,19 @@ pub(super) fn linear_i8(
     // SAFETY: the CPU has AVX2 (checked by `backend()`); `super::linear_i8` checked that `q`
     // holds `n` rows of `x.cols()` bytes at `stride`, `sw` and `bias` `n` values and `out`
     // `x.rows() * n`, which is all `igemm` reads or writes.
-    unsafe { igemm(x, q, sw, stride, n, bias, out, accumulate) }
+    unsafe {
+        // A small panel buffer for inputs up to 512 columns: it is zeroed on every call.
+        if x.quads() <= SMALL_QUADS {
+            igemm::<{ SMALL_QUADS * NP }>(x, q, sw, stride, n, bias, out, accumulate)
+        } else {
+            igemm::<{ MAX_QUADS * NP }>(x, q, sw, stride, n, bias, out, accumulate)
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2")]
-unsafe fn igemm(
+unsafe fn igemm<const PACK: usize>(
     x: &QuantizedRows,
     q: &[i8],
     sw: &[f32],
@@ -320,7 +329,7 @@ unsafe fn igemm(
 ) {
     let rows = x.rows();
     let quads = x.quads();
-    let mut pack = Aligned([0i32; MAX_QUADS * NP]);
+    let mut pack = Aligned([0i32; PACK]);
     let mut sw_p = [0f32; NP];
     let mut bias_p = [0f32; NP];
     for m0 in (0..rows).step_by(MC) {
