@@ -190,9 +190,11 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    /// One encoder layer. Every step is split by rows into `threads` chunks (multiples of the
-    /// 16-row quantisation panel) run on scoped threads: the Q/K/V projections; attention, by
-    /// query rows; and the rest (output projection, LayerNorms, the feed-forward tiles).
+    /// One encoder layer in two steps, each split by rows into `threads` chunks (multiples of
+    /// the 16-row quantisation panel) run on scoped threads: the Q/K/V projections; then
+    /// attention for the chunk's query rows and the rest of the layer on them (output
+    /// projection, LayerNorms, the feed-forward tiles). Only attention needs other chunks' rows
+    /// (all keys and values), hence the one barrier between the steps.
     #[allow(clippy::too_many_arguments)]
     fn layer(
         &self,
@@ -252,61 +254,47 @@ impl<'a> Model<'a> {
             });
         }
         {
-            let (qs, ks, vs) = (&*q, &*k, &*val);
-            let mut jobs = Chunks::new(chunk, s);
-            let mut start = 0;
-            let mut out = &mut *ctx;
-            run_chunks(&mut jobs, |rows| {
-                let (c, rc) = core::mem::take(&mut out).split_at_mut(rows * h);
-                out = rc;
-                let i0 = start;
-                start += rows;
-                move || self.attention(input, i0, qs, ks, vs, c)
-            });
-        }
-        {
+            // Attention and the rest of the layer in one job per chunk (one barrier less): a
+            // chunk's rest only touches its own rows of Q (reused for the attention output
+            // projection) and of the context (then reused for the FFN output), never the K and
+            // V rows every chunk's attention reads.
+            let (ks, vs) = (&*k, &*val);
             let mut jobs = Chunks::new(chunk, s);
             let mut parts = (
                 &mut *hidden,
-                &*ctx,
+                &mut *ctx,
                 &mut *q,
-                &mut *k,
                 &mut *tile,
                 xq.as_mut().map(QuantArea::reborrow),
                 tq.as_mut().map(QuantArea::reborrow),
             );
             run_chunks(&mut jobs, |rows| {
                 let (x, rx) = core::mem::take(&mut parts.0).split_at_mut(rows * h);
-                let (c, rc) = parts.1.split_at(rows * h);
-                let (a, ra) = core::mem::take(&mut parts.2).split_at_mut(rows * h);
-                let (o, ro) = core::mem::take(&mut parts.3).split_at_mut(rows * h);
-                let (t, rt) = core::mem::take(&mut parts.4).split_at_mut(rows * tile_w);
-                let (xa, rxa) = split_area(parts.5.take(), rows, h);
-                let (ta, rta) = split_area(parts.6.take(), rows, tile_w);
-                parts = (rx, rc, ra, ro, rt, rxa, rta);
+                let (c, rc) = core::mem::take(&mut parts.1).split_at_mut(rows * h);
+                let (qa, rqa) = core::mem::take(&mut parts.2).split_at_mut(rows * h);
+                let (t, rt) = core::mem::take(&mut parts.3).split_at_mut(rows * tile_w);
+                let (xa, rxa) = split_area(parts.4.take(), rows, h);
+                let (ta, rta) = split_area(parts.5.take(), rows, tile_w);
+                parts = (rx, rc, rqa, rt, rxa, rta);
                 let lw = &lw;
-                move || lw.rest_of_layer(&cfg, rows, x, c, a, o, t, xa, ta)
+                move || {
+                    self.attention(input, qa, ks, vs, c);
+                    lw.rest_of_layer(&cfg, rows, x, c, qa, t, xa, ta)
+                }
             });
         }
         Ok(())
     }
 
-    /// Multi-head attention for query rows `i0..i0 + ctx.len() / hidden`, one head at a time
-    /// (see [`crate::kernels::attention`]: streamed over key blocks, no `seq x seq` matrix).
-    fn attention(
-        &self,
-        input: &Input,
-        i0: usize,
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        ctx: &mut [f32],
-    ) {
+    /// Multi-head attention for the query rows in `q` (`ctx.len() / hidden` of them), one head
+    /// at a time (see [`crate::kernels::attention`]: streamed over key blocks,
+    /// no `seq x seq` matrix).
+    fn attention(&self, input: &Input, q: &[f32], k: &[f32], v: &[f32], ctx: &mut [f32]) {
         let cfg = &self.config();
         let (h, d) = (cfg.hidden_size, cfg.head_dim());
         for head in 0..cfg.num_heads {
             let view = AttentionHead {
-                q: &q[i0 * h..],
+                q,
                 k,
                 v,
                 stride: h,
@@ -363,7 +351,8 @@ impl<'a> LayerWeights<'a> {
 
     /// For `rows` tokens: attention output projection of `ctx` into `attn_out`, residual and
     /// LayerNorm into `hidden`; then the feed-forward layer tiled over its inner dimension,
-    /// `out = b2 + sum over tiles of gelu(x W1[tile]^T + b1[tile]) W2[:, tile]^T`, residual and
+    /// `out = b2 + sum over tiles of gelu(x W1[tile]^T + b1[tile]) W2[:, tile]^T` (into the
+    /// consumed `ctx` rows), residual and
     /// LayerNorm. On the int8 path each tile is quantised on its own (its 64 columns are one
     /// scale group).
     #[allow(clippy::too_many_arguments)]
@@ -372,9 +361,8 @@ impl<'a> LayerWeights<'a> {
         cfg: &Config,
         rows: usize,
         hidden: &mut [f32],
-        ctx: &[f32],
+        ctx: &mut [f32],
         attn_out: &mut [f32],
-        out: &mut [f32],
         tile: &mut [f32],
         mut xq: Option<QuantArea>,
         mut tq: Option<QuantArea>,
@@ -394,6 +382,8 @@ impl<'a> LayerWeights<'a> {
             x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
             layer_norm(x, self.ln1.0, self.ln1.1, cfg.layer_norm_eps);
         }
+        // The context is consumed: its rows hold the FFN output from here on.
+        let out = ctx;
         for row in out.chunks_exact_mut(h) {
             row.copy_from_slice(self.b2);
         }

@@ -1,0 +1,54 @@
+//! `Model::forward_threads` splits every layer step by rows; each row is computed by the same
+//! code whatever the split, so the sequence output must be bit-identical for any thread count
+//! (f32 and int8 weights, with and without padding, lengths around the 16-row chunk unit).
+
+use picobert::{Input, Model};
+use picobert_e2e::{random_model, XorShift};
+use picobert_trainer::blob::quantize::{convert, WeightDtype};
+
+fn check(dtype: WeightDtype) {
+    let mut m = random_model(11, false);
+    convert(&mut m, dtype);
+    let blob = m.to_bytes().unwrap();
+    let model = Model::load(&blob).unwrap();
+    let mut rng = XorShift(5);
+    for len in [1usize, 15, 16, 17, 31, 32] {
+        let ids: Vec<u32> = (0..len).map(|_| rng.below(40) as u32).collect();
+        let mask: Vec<u32> = (0..len).map(|i| u32::from(i < len - len / 4)).collect();
+        for masked in [false, true] {
+            let input = Input::new(&ids);
+            let input = if masked {
+                input.with_attention_mask(&mask)
+            } else {
+                input
+            };
+            let mut scratch = vec![0f32; model.scratch_len(len)];
+            let one = model
+                .forward_threads(&input, &mut scratch, 1)
+                .unwrap()
+                .sequence_output()
+                .to_vec();
+            assert!(one.iter().all(|x| x.is_finite()));
+            for threads in [2, 3, 8] {
+                let mut scratch = vec![f32::NAN; model.scratch_len(len)];
+                let out = model
+                    .forward_threads(&input, &mut scratch, threads)
+                    .unwrap();
+                assert!(
+                    out.sequence_output() == one.as_slice(),
+                    "{dtype:?} len {len} masked {masked}: {threads} threads differ from 1"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_output_does_not_depend_on_threads() {
+    check(WeightDtype::F32);
+}
+
+#[test]
+fn int8_output_does_not_depend_on_threads() {
+    check(WeightDtype::Int8);
+}
