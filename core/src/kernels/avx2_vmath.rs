@@ -1,6 +1,7 @@
 //! AVX2 + FMA element-wise functions: the polynomials of `vmath.rs`, eight lanes at a time.
-//! LayerNorm uses no FMA, so it reproduces the scalar definition bit for bit; `exp` and `erf`
-//! fuse their multiply-adds and differ from it by an ulp or two.
+//! LayerNorm uses no FMA, so it reproduces the scalar definition bit for bit; `exp` fuses its
+//! multiply-adds and differs from it by an ulp or two; `erf` is evaluated in f64 (more accurate
+//! than the scalar f32 evaluation by up to 4e-7).
 #![allow(unsafe_code)]
 
 use super::vmath::{
@@ -50,24 +51,32 @@ pub(super) fn exp8(x: __m256) -> __m256 {
     _mm256_mul_ps(y, _mm256_castsi256_ps(pow2))
 }
 
-/// `erf` of eight lanes ([`super::vmath::erf`]).
+/// `erf` of eight lanes: the rational of [`super::vmath::erf`] evaluated in f64, which keeps
+/// the f32 rounding of its two polynomials (4.5e-7 near |x| = 3.6) out of the result: within
+/// 1e-7 of the exact `erf`, at the cost of two 4-lane halves.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn erf8(x: __m256) -> __m256 {
-    let x = _mm256_min_ps(
-        _mm256_max_ps(x, _mm256_set1_ps(-ERF_CLAMP)),
-        _mm256_set1_ps(ERF_CLAMP),
-    );
-    let x2 = _mm256_mul_ps(x, x);
-    let mut p = _mm256_set1_ps(ERF_P[0]);
-    for &c in &ERF_P[1..] {
-        p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(c));
+    let lo = erf4d(_mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+    let hi = erf4d(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)));
+    _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn erf4d(x: __m256d) -> __m256d {
+    let c = ERF_CLAMP as f64;
+    let x = _mm256_min_pd(_mm256_max_pd(x, _mm256_set1_pd(-c)), _mm256_set1_pd(c));
+    let x2 = _mm256_mul_pd(x, x);
+    let mut p = _mm256_set1_pd(ERF_P[0]);
+    for &k in &ERF_P[1..] {
+        p = _mm256_fmadd_pd(p, x2, _mm256_set1_pd(k));
     }
-    let mut q = _mm256_set1_ps(ERF_Q[0]);
-    for &c in &ERF_Q[1..] {
-        q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(c));
+    let mut q = _mm256_set1_pd(ERF_Q[0]);
+    for &k in &ERF_Q[1..] {
+        q = _mm256_fmadd_pd(q, x2, _mm256_set1_pd(k));
     }
-    _mm256_div_ps(_mm256_mul_ps(x, p), q)
+    _mm256_div_pd(_mm256_mul_pd(x, p), q)
 }
 
 #[inline]
