@@ -52,8 +52,10 @@ pub struct Tokenizer<'a> {
     n_specials: usize,
     /// Bit `b` set: a special token starts with ASCII byte `b` (the ASCII fast path checks it).
     special_ascii_first: u128,
-    /// Longest vocabulary piece in bytes (without `##`): longer candidates are not looked up.
-    max_piece_bytes: usize,
+    /// Longest vocabulary key in bytes (without `##`) by its first byte, for word-initial
+    /// (`[0]`) and continuation (`[1]`) pieces: longer candidates are not looked up. Exact, and
+    /// on non-Latin text it skips most probes (few long pieces start with those lead bytes).
+    max_key_bytes: [[u16; 256]; 2],
 }
 
 impl<'a> Tokenizer<'a> {
@@ -89,14 +91,17 @@ impl<'a> Tokenizer<'a> {
                 special_ascii_first |= 1 << b;
             }
         }
-        let mut max_piece_bytes = 0;
+        let mut max_key_bytes = [[0u16; 256]; 2];
         for id in 0..vocab.len() as u32 {
             if let Some(t) = vocab.token(id) {
-                let key = match t.strip_prefix("##") {
-                    Some(rest) if !rest.is_empty() => rest,
-                    _ => t,
+                let (key, cont) = match t.strip_prefix("##") {
+                    Some(rest) if !rest.is_empty() => (rest, 1),
+                    _ => (t, 0),
                 };
-                max_piece_bytes = max_piece_bytes.max(key.len());
+                if let Some(&b) = key.as_bytes().first() {
+                    let m = &mut max_key_bytes[cont][b as usize];
+                    *m = (*m).max(key.len().min(u16::MAX as usize) as u16);
+                }
             }
         }
         Ok(Tokenizer {
@@ -105,7 +110,7 @@ impl<'a> Tokenizer<'a> {
             specials,
             n_specials,
             special_ascii_first,
-            max_piece_bytes,
+            max_key_bytes,
         })
     }
 

@@ -265,12 +265,14 @@ impl<'t, 'r, 'a> Pieces<'t, 'r, 'a> {
         }
         let bytes = w.text.get(..w.text_len).unwrap_or_default();
         let vocab = &self.tok.vocab;
-        let max_bytes = self.tok.max_piece_bytes;
         let mut start = 0;
         let mut count = 0;
         while start < n {
             let sb = w.byte_start(start);
             let cont = start > 0;
+            let max_bytes = bytes.get(sb).map_or(0, |&b| {
+                self.tok.max_key_bytes[cont as usize][b as usize] as usize
+            });
             // Hashes of every candidate (prefixes of the rest no longer than the longest
             // vocabulary piece) in one pass, then probes from the longest.
             let mut h = hash_seed(cont);
