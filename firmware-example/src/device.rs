@@ -10,7 +10,7 @@ use core::ptr::addr_of;
 use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::hio::{self, HostStream};
-use picobert::kernels::{groups, linear_i8, quant_bytes, quantize_rows};
+use picobert::kernels::{groups, linear_i8, quant_bytes, quantize_rows, reference};
 use picobert::{DType, Role, RunError};
 
 /// Exit codes `run-qemu.sh` tells apart.
@@ -209,6 +209,7 @@ fn run(out: &mut Console, scratch: &mut [f32]) -> Result<(), AppError> {
             linear_macs(&c, n)
         );
     }
+    kernel_check(out, scratch);
     kernel_bench(out, &c, scratch)?;
 
     let (blob_start, blob_end, flash, sdata, edata, sidata, ram_end) = (
@@ -238,6 +239,92 @@ fn linear_macs(c: &Classifier, seq: usize) -> u64 {
     let (h, i) = (cfg.hidden_size as u64, cfg.intermediate_size as u64);
     let per_layer = seq as u64 * (4 * h * h + 2 * h * i);
     cfg.num_layers as u64 * per_layer + h * h + c.num_labels as u64 * h
+}
+
+/// Shapes the model does not have, for [`kernel_check`]: `(rows, k, n, stride)`. Row counts
+/// that are not a multiple of the kernels' row block, columns ending inside a quad and inside a
+/// scale group, rows longer than one pass of the DSP kernel (256 columns), more outputs than one
+/// output block (64), and weight rows at odd strides (unaligned words).
+const CHECK_SHAPES: [(usize, usize, usize, usize); 9] = [
+    (1, 1, 1, 1),
+    (3, 5, 7, 5),
+    (5, 31, 9, 33),
+    (7, 33, 5, 33),
+    (6, 100, 17, 101),
+    (4, 256, 65, 256),
+    (9, 300, 70, 303),
+    (17, 513, 3, 513),
+    (2, 64, 130, 64),
+];
+
+/// The int8 kernel this build dispatches to against `reference::linear_i8`, bit for bit, on
+/// [`CHECK_SHAPES`] with pseudo-random weights (the whole i8 range), activations, scales and
+/// bias, accumulating into pseudo-random outputs on every other shape. Exits with
+/// [`EXIT_ERROR`] on the first difference.
+fn kernel_check(out: &mut Console, scratch: &mut [f32]) {
+    let mut seed = 0x9E37_79B9u32;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    for (i, &(rows, k, n, stride)) in CHECK_SHAPES.iter().enumerate() {
+        let wlen = ((n - 1) * stride + k).div_ceil(4);
+        let qlen = quant_bytes(rows, k).div_ceil(4);
+        let lens = [
+            rows * k,
+            qlen,
+            rows * groups(k),
+            wlen,
+            n,
+            n,
+            rows * n,
+            rows * n,
+        ];
+        if lens.iter().sum::<usize>() > scratch.len() {
+            let _ = writeln!(out, "kernel_check: shape {i} does not fit the scratch");
+            exit(EXIT_ERROR);
+        }
+        let (xf, rest) = scratch.split_at_mut(lens[0]);
+        let (qpart, rest) = rest.split_at_mut(lens[1]);
+        let (scales, rest) = rest.split_at_mut(lens[2]);
+        let (wpart, rest) = rest.split_at_mut(lens[3]);
+        let (sw, rest) = rest.split_at_mut(lens[4]);
+        let (bias, rest) = rest.split_at_mut(lens[5]);
+        let (got, rest) = rest.split_at_mut(lens[6]);
+        let want = &mut rest[..lens[7]];
+        let unit = |r: u32| (r >> 8) as f32 / (1 << 23) as f32 - 1.0;
+        for v in xf.iter_mut().chain(bias.iter_mut()).chain(got.iter_mut()) {
+            *v = unit(next());
+        }
+        want.copy_from_slice(got);
+        for v in sw.iter_mut() {
+            *v = (unit(next()) + 1.5) / 127.0;
+        }
+        let q: &mut [i8] = bytemuck::cast_slice_mut(wpart);
+        for v in q.iter_mut() {
+            *v = next() as i8;
+        }
+        let q = &q[..(n - 1) * stride + k];
+        let x = quantize_rows(xf, rows, k, bytemuck::cast_slice_mut(qpart), scales);
+        let (b, acc) = (Some(&bias[..]).filter(|_| i % 3 != 0), i % 2 == 1);
+        linear_i8(&x, q, sw, stride, n, b, got, acc);
+        reference::linear_i8(&x, q, sw, stride, n, b, want, acc);
+        if let Some(at) = (0..got.len()).find(|&j| got[j].to_bits() != want[j].to_bits()) {
+            let _ = writeln!(
+                out,
+                "kernel_check: rows={rows} k={k} n={n} stride={stride}: output {at} is {:e}, the reference {:e}",
+                got[at], want[at]
+            );
+            exit(EXIT_ERROR);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "kernel_check: {} shapes, every output bit-identical to the reference",
+        CHECK_SHAPES.len()
+    );
 }
 
 /// Runs the int8 kernel on every linear layer of the encoder at [`SEQ_LEN`] rows, each call

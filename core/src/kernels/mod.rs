@@ -28,7 +28,6 @@ mod avx2;
 mod avx512;
 #[cfg(any(
     all(feature = "simd-avx512", target_arch = "x86_64"),
-    all(feature = "simd-dsp", target_arch = "arm"),
     all(feature = "simd-neon", target_arch = "aarch64"),
     all(
         feature = "simd-wasm",
