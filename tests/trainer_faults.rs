@@ -381,3 +381,102 @@ fn diverging_run_stops_naming_the_step_and_layer() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `picobert finetune` on hostile training and dev files: each is refused with exit status 1 and
+/// a message naming the file and, where a line is at fault, the line; nothing panics and no
+/// checkpoint is written.
+#[test]
+fn hostile_finetune_files_are_refused_with_file_and_line() {
+    let dir = scratch("finetune");
+    let init = fixture("tiny/seqcls");
+    let good = "text\tlabel\nthe cat sat\tpos\na dog ran\tneg\nthe dog sat\tpos\na cat ran\tneg\n";
+    std::fs::write(dir.join("good.tsv"), good).unwrap();
+    let mut long = String::from("text\tlabel\n");
+    long.push_str(&"a".repeat(100 << 20));
+    long.push_str("\tpos\na dog ran\tneg\n");
+    let cases: [(&str, &str, Vec<u8>, &[&str]); 7] = [
+        // (train or dev, file name, bytes, what the message must contain)
+        (
+            "dev",
+            "unknown.tsv",
+            b"text\tlabel\nthe cat\tpos\nthe dog\tmaybe\n".to_vec(),
+            &["unknown.tsv", "maybe"],
+        ),
+        (
+            "train",
+            "columns.tsv",
+            b"text\tlabel\nthe cat\tpos\nthe dog\n".to_vec(),
+            &["columns.tsv", "record 3"],
+        ),
+        (
+            "train",
+            "noheader.tsv",
+            b"the cat\tpos\n".to_vec(),
+            &["noheader.tsv", "`text`"],
+        ),
+        (
+            "train",
+            "utf8.tsv",
+            b"text\tlabel\nthe \xff cat\tpos\n".to_vec(),
+            &["utf8.tsv"],
+        ),
+        ("train", "empty.tsv", Vec::new(), &["empty.tsv", "empty"]),
+        (
+            "train",
+            "nul.jsonl",
+            vec![0u8; 4096],
+            &["nul.jsonl", "line 1"],
+        ),
+        ("train", "long.tsv", long.into_bytes(), &["long.tsv"]),
+    ];
+    for (role, name, bytes, want) in cases {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
+        let (train, dev) = if role == "train" {
+            (p(name), p("good.tsv"))
+        } else {
+            (p("good.tsv"), p(name))
+        };
+        let out = p(&format!("out-{name}"));
+        let args = [
+            "finetune",
+            "--task",
+            "classify",
+            "--train",
+            &train,
+            "--dev",
+            &dev,
+            "--init",
+            &init.to_string_lossy(),
+            "--out",
+            &out,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--max-seq-len",
+            "16",
+            "--threads",
+            "1",
+            "--no-progress",
+        ]
+        .map(String::from);
+        let o = run(&args);
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        if name == "long.tsv" {
+            // One huge example is legal input: it is truncated to --max-seq-len and trained on.
+            assert!(o.status.success(), "{name}: {err}");
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        for w in want {
+            assert!(err.contains(w), "{name}: the message lacks {w:?}: {err}");
+        }
+        assert!(
+            !Path::new(&out).join("model.safetensors").exists(),
+            "{name}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -140,6 +140,23 @@ pub fn finetune(a: &Args) -> Result<Outcome, String> {
             {
                 return Err("the training file has fewer than two distinct labels".into());
             }
+            // A dev label the training file lacks can never be predicted: almost always a data
+            // bug (a typo, a different label set), so refuse rather than score around it.
+            for (i, e) in dev_ex.iter().enumerate() {
+                let names: &[String] = match &e.target {
+                    Target::Class(c) => std::slice::from_ref(c),
+                    Target::Classes(cs) => cs,
+                    Target::Value(_) => &[],
+                };
+                if let Some(n) = names.iter().find(|n| !labels.contains(n)) {
+                    return Err(format!(
+                        "{}: example {}: label {n:?} does not occur in the training file {}",
+                        a.dev.display(),
+                        i + 1,
+                        a.train.display()
+                    ));
+                }
+            }
             let nl = labels.len().max(1);
             let feats = encode_examples(&tok, &train_ex, a.max_seq_len)?;
             let items = feats

@@ -13,14 +13,31 @@ pub const CRC_KEY: &str = "picobert_crc32";
 
 /// Serialises `views` as PyTorch-flavoured safetensors (`format: pt`) with the checksum.
 pub fn serialize(views: Vec<(String, TensorView)>) -> Result<Vec<u8>, String> {
-    let mut meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-    // The data section does not depend on the metadata: serialise once to checksum it, then
-    // again with the checksum in the header.
-    let plain = safetensors::serialize(views.clone(), Some(meta.clone()))
-        .map_err(|e| format!("safetensors: {e}"))?;
-    let crc = picobert::crc32(&plain[data_start(&plain)?..]);
-    meta.insert(CRC_KEY.to_string(), format!("{crc:08x}"));
-    safetensors::serialize(views, Some(meta)).map_err(|e| format!("safetensors: {e}"))
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let plain =
+        safetensors::serialize(views, Some(meta)).map_err(|e| format!("safetensors: {e}"))?;
+    let start = data_start(&plain)?;
+    let crc = picobert::crc32(&plain[start..]);
+    // The key is spliced into the header text rather than passed to `serialize`, which writes a
+    // multi-key `__metadata__` in hash order: the same weights must give the same bytes (resumed
+    // runs are compared byte for byte with uninterrupted ones).
+    let header = std::str::from_utf8(&plain[8..start])
+        .map_err(|_| "safetensors: header is not UTF-8".to_string())?
+        .trim_end_matches(' ');
+    const PLAIN: &str = r#"{"__metadata__":{"format":"pt"}"#;
+    let rest = header
+        .strip_prefix(PLAIN)
+        .ok_or("safetensors: unexpected header layout")?;
+    let mut header = format!(r#"{{"__metadata__":{{"format":"pt","{CRC_KEY}":"{crc:08x}"}}{rest}"#);
+    // safetensors aligns the data section to 8 bytes by padding the header with spaces.
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + plain.len() - start);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&plain[start..]);
+    Ok(out)
 }
 
 /// Checks the checksum of a parsed file, when it has one.
@@ -85,6 +102,21 @@ mod tests {
             let err = verify(&bad, "f").unwrap_err();
             assert!(err.contains("damaged"), "{err}");
         }
+    }
+
+    #[test]
+    fn same_weights_same_bytes_and_safetensors_reads_them() {
+        let a = file();
+        assert_eq!(a, file());
+        let st = SafeTensors::deserialize(&a).unwrap();
+        assert_eq!(
+            st.tensor("b").unwrap().data(),
+            bytemuck::cast_slice::<f32, u8>(&[1.5, -2.0])
+        );
+        let (_, meta) = SafeTensors::read_metadata(&a).unwrap();
+        let m = meta.metadata().as_ref().unwrap();
+        assert_eq!(m.get("format").map(String::as_str), Some("pt"));
+        assert_eq!(m.get(CRC_KEY).map(String::len), Some(8));
     }
 
     #[test]
