@@ -310,7 +310,10 @@ pub fn gelu(x: &mut [f32]) {
 /// # Panics
 /// If a slice is shorter than the shapes say or the head's columns exceed `stride`.
 pub fn attention(head: &AttentionHead, out: &mut [f32]) {
-    assert!(head.fits(out.len()), "attention: slices shorter than the shapes");
+    assert!(
+        head.fits(out.len()),
+        "attention: slices shorter than the shapes"
+    );
     #[cfg(all(
         any(feature = "simd-avx2", feature = "simd-avx512"),
         target_arch = "x86_64"
