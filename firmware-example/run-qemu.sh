@@ -33,7 +33,8 @@ echo "== model and host reference"
 hf="$(python3 tools/fetch_minilm.py | tail -n 1)"
 blob="$work/model.blob"
 cargo run -q --release -p firmware-example -- model --hf "$hf" --out "$blob"
-cargo run -q --release -p firmware-example -- expect --blob "$blob" >"$work/host.txt"
+# The reference lines, from the core without SIMD features (its own workspace: see its Cargo.toml).
+cargo run -q --release --manifest-path firmware-example/expect/Cargo.toml -- "$blob" >"$work/host.txt"
 
 echo "== instruction-count plugin"
 plugin="$work/libicount.so"

@@ -1,8 +1,8 @@
-//! The host side of the firmware example: makes the model blob the firmware embeds, and prints
-//! the result lines the firmware must reproduce bit for bit, computed by the same core on the
-//! host (scalar kernels).
+//! The host side of the firmware example: makes the model blob the firmware embeds. The lines
+//! the firmware must reproduce come from `expect/` (the core without SIMD features: this
+//! binary's core has `picobert-trainer`'s `simd-avx2`).
 
-use crate::app::{Classifier, MAX_LABELS, SENTENCES, SEQ_LEN};
+use crate::app::SENTENCES;
 use clap::{Parser, Subcommand};
 use picobert::{HeadKind, HiddenAct, Role};
 use picobert_trainer::blob::quantize::{convert, WeightDtype};
@@ -38,11 +38,6 @@ enum Cmd {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
-    /// Prints the firmware's result lines for `blob`, computed on the host.
-    Expect {
-        #[arg(long)]
-        blob: PathBuf,
-    },
 }
 
 pub fn main() -> ExitCode {
@@ -53,7 +48,6 @@ pub fn main() -> ExitCode {
             dtype,
             seed,
         } => make_model(&hf, &out, dtype, seed),
-        Cmd::Expect { blob } => expect(&blob),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -161,24 +155,4 @@ fn bert_tiny_classifier(
             labels: vec!["negative".into(), "positive".into()],
         }],
     }
-}
-
-fn expect(path: &std::path::Path) -> Result<(), String> {
-    let bytes = load_blob(path)?;
-    let c = Classifier::new(&bytes).map_err(|e| e.to_string())?;
-    let mut scratch = vec![0f32; c.model.scratch_len(SEQ_LEN)];
-    let mut out = String::new();
-    for (k, text) in SENTENCES.iter().enumerate() {
-        let (mut ids, mut types) = ([0u32; SEQ_LEN], [0u32; SEQ_LEN]);
-        let n = c
-            .encode(text, &mut ids, &mut types)
-            .map_err(|e| e.to_string())?;
-        let mut logits = [0f32; MAX_LABELS];
-        c.classify(&ids[..n], &mut scratch, &mut logits)
-            .map_err(|e| e.to_string())?;
-        c.write_result(&mut out, k, n, &logits[..c.num_labels])
-            .map_err(|e| e.to_string())?;
-    }
-    print!("{out}");
-    Ok(())
 }
