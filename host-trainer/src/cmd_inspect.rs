@@ -85,7 +85,7 @@ pub fn run(args: Args) -> Result<(), String> {
             _ = writeln!(
                 o,
                 "scratch    seq_len {len:>4}: {:>10} bytes",
-                picobert::scratch_bytes(c, len)
+                model.scratch_len(len) * core::mem::size_of::<f32>()
             );
         }
     }
