@@ -10,7 +10,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use picobert::tokenizer::Tokenizer;
-use picobert::{TokenizerConfig, TokenizerMode, Vocab, NO_TOKEN};
+use picobert::Vocab;
 use std::path::PathBuf;
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
@@ -61,19 +61,7 @@ fn bench(c: &mut Criterion) {
     let tokens = picobert_trainer::hf::read_vocab(&vocab_path).unwrap();
     let section = picobert_trainer::blob::vocab_section(&tokens);
     let vocab = Vocab::from_bytes(&section).unwrap();
-    let id = |t: &str| vocab.id(t).unwrap_or(NO_TOKEN);
-    let config = TokenizerConfig {
-        do_lower_case: true,
-        strip_accents: true,
-        tokenize_chinese_chars: true,
-        mode: TokenizerMode::HuggingFace,
-        max_input_chars_per_word: 100,
-        cls_id: id("[CLS]"),
-        sep_id: id("[SEP]"),
-        pad_id: id("[PAD]"),
-        unk_id: id("[UNK]"),
-        mask_id: id("[MASK]"),
-    };
+    let config = picobert_trainer::cmd_tokenize::vocab_config(&vocab, true);
     let ours = Tokenizer::new(vocab, config).unwrap();
 
     let wp = WordPiece::from_file(vocab_path.to_str().unwrap())

@@ -13,7 +13,7 @@ const CONFIG_OFFSET: usize = 32;
 const SECTION_ENTRY: usize = 16;
 const TENSOR_ENTRY: usize = 48;
 /// The encoder-layer matrices: any of them in int8 puts the layers on the quantised path.
-const LAYER_MATRICES: [Role; 6] = [
+pub(crate) const LAYER_MATRICES: [Role; 6] = [
     Role::QueryWeight,
     Role::KeyWeight,
     Role::ValueWeight,

@@ -78,17 +78,10 @@ impl<'a> Model<'a> {
     /// Whether any encoder-layer matrix is int8, which puts the layers on the quantised path.
     fn has_int8_layers(&self) -> bool {
         (0..self.config().num_layers).any(|l| {
-            [
-                Role::QueryWeight,
-                Role::KeyWeight,
-                Role::ValueWeight,
-                Role::AttnOutWeight,
-                Role::InterWeight,
-                Role::OutWeight,
-            ]
-            .iter()
-            .filter_map(|&r| self.matrix(r, l))
-            .any(|m| matches!(m.w, Weights::I8 { .. }))
+            crate::const_config::LAYER_MATRICES
+                .iter()
+                .filter_map(|&r| self.matrix(r, l))
+                .any(|m| matches!(m.w, Weights::I8 { .. }))
         })
     }
 
