@@ -109,3 +109,60 @@ fn a_vocabulary_without_unk_is_refused() {
     let err = trim_vocab(&full, CORPUS).unwrap_err();
     assert!(err.contains("[UNK]"), "{err}");
 }
+
+/// `picobert export` flags, parsed as the command line parses them.
+fn export_args(argv: &[&str]) -> picobert_trainer::cmd_export::Args {
+    use clap::{FromArgMatches, Parser};
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        inner: picobert_trainer::cmd_export::Args,
+    }
+    let m = <Wrap as clap::CommandFactory>::command()
+        .no_binary_name(true)
+        .try_get_matches_from(argv)
+        .unwrap();
+    Wrap::from_arg_matches(&m).unwrap().inner
+}
+
+/// `picobert export --trim-vocab` on a task file (TSV: its `text` and `text_b` columns) and a
+/// plain-text file (its lines): on every text of both, the trimmed blob gives the same tokens,
+/// hidden states and logits, bit for bit, as the untrimmed export, for f32 and int8.
+#[test]
+fn export_trim_vocab_keeps_predictions_on_the_task_data() {
+    let dir = std::env::temp_dir().join(format!("picobert-trim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let task = dir.join("task.tsv");
+    let mut tsv = String::from("text\ttext_b\tlabel\n");
+    tsv += &format!("{}\t{}\tyes\n", CORPUS[0], CORPUS[1]);
+    tsv += &format!("{}\t\tno\n", CORPUS[2]);
+    std::fs::write(&task, tsv).unwrap();
+    let lines = dir.join("more.txt");
+    std::fs::write(&lines, format!("{}\n\n", CORPUS[3])).unwrap();
+    let checkpoint = fixture("tiny/seqcls");
+    for dtype in ["f32", "int8"] {
+        let (full, trimmed) = (dir.join("full.pbrt"), dir.join("trimmed.pbrt"));
+        let ck = checkpoint.to_str().unwrap();
+        let common = ["--checkpoint", ck, "--dtype", dtype, "--out"];
+        let full_args = [&common[..], &[full.to_str().unwrap()]].concat();
+        picobert_trainer::cmd_export::run(export_args(&full_args)).unwrap();
+        let trim_args = [
+            &common[..],
+            &[trimmed.to_str().unwrap(), "--trim-vocab"],
+            &[task.to_str().unwrap(), lines.to_str().unwrap()],
+        ]
+        .concat();
+        picobert_trainer::cmd_export::run(export_args(&trim_args)).unwrap();
+        let fb = AlignedBytes::from_slice(&std::fs::read(&full).unwrap());
+        let tb = AlignedBytes::from_slice(&std::fs::read(&trimmed).unwrap());
+        let (fm, tm) = (Model::load(&fb).unwrap(), Model::load(&tb).unwrap());
+        assert!(tm.config().vocab_size * 3 < fm.config().vocab_size);
+        for text in CORPUS {
+            let (want, got) = (run(&fm, text), run(&tm, text));
+            assert!(!got.2.is_empty(), "the classifier ran");
+            assert_eq!(want, got, "{dtype}: {text}");
+        }
+        assert_eq!(run(&tm, "zebra").0[1], "[UNK]");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,7 +4,7 @@
 
 use crate::config::{Config, HiddenAct};
 use crate::format::{Role, SectionKind, FORMAT_VERSION, HEADER_LEN, MAGIC};
-use crate::scratch::scratch_len_for;
+use crate::scratch::{compact_scratch_len, scratch_len_for};
 use crate::tensor::DType;
 
 /// Byte offset of `ModelConfig` in the header (`docs/FORMAT.md`).
@@ -141,6 +141,18 @@ pub const fn scratch_len_for_blob(blob: &[u8], seq_len: usize) -> Option<usize> 
     }
 }
 
+/// [`crate::compact_scratch_len`] for the model in `blob` and `seq_len` tokens: what
+/// [`crate::Model::compact_scratch_len`] returns once the blob is loaded, for firmware that runs
+/// [`crate::Model::forward_compact`]. `None` as for [`scratch_len_for_blob`].
+pub const fn compact_scratch_len_for_blob(blob: &[u8], seq_len: usize) -> Option<usize> {
+    match (config_from_blob(blob), layer_dtype_from_blob(blob)) {
+        (Some(cfg), Some(dtype)) if seq_len > 0 && seq_len <= cfg.max_position_embeddings => {
+            Some(compact_scratch_len(&cfg, seq_len, dtype))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +205,10 @@ mod tests {
             scratch_len_for_blob(&b, 64),
             Some(scratch_len_for(&cfg, 64, DType::I8))
         );
+        assert_eq!(
+            compact_scratch_len_for_blob(&b, 64),
+            Some(compact_scratch_len(&cfg, 64, DType::I8))
+        );
         // An int8 word embedding alone leaves the layers in f32.
         let b = blob(TINY, Role::WordEmb, DType::I8);
         assert_eq!(layer_dtype_from_blob(&b), Some(DType::F32));
@@ -230,5 +246,7 @@ mod tests {
         assert!(scratch_len_for_blob(&good, 0).is_none());
         assert!(scratch_len_for_blob(&good, 513).is_none());
         assert!(scratch_len_for_blob(&good, 512).is_some());
+        assert!(compact_scratch_len_for_blob(&good, 0).is_none());
+        assert!(compact_scratch_len_for_blob(&good, 513).is_none());
     }
 }

@@ -1,11 +1,14 @@
 //! The encoder: embeddings, L Transformer layers, and the outputs read from them.
 
 use crate::format::{HeadKind, Role};
+use crate::kernels::attention::{attention_quantized, QuantizedKv};
 use crate::kernels::{
-    attention, gelu, groups, layer_norm, linear, linear_i8, quant_bytes, quantize_rows, tanh,
-    AttentionHead, QuantizedRows, PANEL_ROWS,
+    attention, gelu, groups, layer_norm, linear, linear_i8, quant_bytes, quantize_flat,
+    quantize_rows, tanh, AttentionHead, QuantizedRows, PANEL_ROWS,
 };
-use crate::scratch::{scratch_len_for, FFN_TILE};
+use crate::scratch::{
+    compact_scratch_len, quant_area_len, scratch_len_for, COMPACT_ROWS, FFN_TILE,
+};
 use crate::tensor::{DType, Matrix, Weights};
 use crate::Config;
 use crate::{Model, RunError};
@@ -85,26 +88,9 @@ impl<'a> Model<'a> {
         })
     }
 
-    /// Runs the encoder on one sequence. The sequence output is written into `scratch`, which
-    /// must hold at least [`Model::scratch_len`] elements.
-    pub fn forward<'r>(
-        &'r self,
-        input: &Input<'r>,
-        scratch: &'r mut [f32],
-    ) -> Result<Encoded<'r, 'a>, RunError> {
-        self.forward_threads(input, scratch, 1)
-    }
-
-    /// [`Model::forward`] on up to `threads` threads (with the `parallel` feature; without it,
-    /// the same work in the same order on this thread). Each step of a layer is split by rows,
-    /// so results do not depend on the thread count.
-    pub fn forward_threads<'r>(
-        &'r self,
-        input: &Input<'r>,
-        scratch: &'r mut [f32],
-        threads: usize,
-    ) -> Result<Encoded<'r, 'a>, RunError> {
-        let cfg = *self.config();
+    /// Checks `input` against the model; returns its token count.
+    fn check_input(&self, input: &Input) -> Result<usize, RunError> {
+        let cfg = self.config();
         let s = input.input_ids.len();
         if s == 0 {
             return Err(RunError::EmptyInput);
@@ -135,6 +121,147 @@ impl<'a> Model<'a> {
                 }
             }
         }
+        Ok(s)
+    }
+
+    /// `f32` elements of scratch [`Model::forward_compact`] needs for `seq_len` tokens (exact;
+    /// see [`crate::compact_scratch_len`]).
+    pub fn compact_scratch_len(&self, seq_len: usize) -> usize {
+        compact_scratch_len(self.config(), seq_len, self.layer_dtype())
+    }
+
+    /// [`Model::forward`] in less memory, for microcontrollers: the compact plan
+    /// ([`crate::compact_scratch_len`]) takes each layer through 16 tokens at a time and keeps
+    /// only the keys and values of the whole sequence, in int8 (one scale per token and 32
+    /// columns). That quantisation is its only difference in results from `forward`.
+    /// Single-threaded; `scratch` must hold [`Model::compact_scratch_len`] elements.
+    pub fn forward_compact<'r>(
+        &'r self,
+        input: &Input<'r>,
+        scratch: &'r mut [f32],
+    ) -> Result<Encoded<'r, 'a>, RunError> {
+        let cfg = *self.config();
+        let s = self.check_input(input)?;
+        let needed = self.compact_scratch_len(s);
+        let given = scratch.len();
+        let too_small = RunError::ScratchTooSmall { needed, given };
+        let scratch = scratch.get_mut(..needed).ok_or(too_small)?;
+        let (hidden, work) = scratch
+            .split_at_mut_checked(s * cfg.hidden_size)
+            .ok_or(too_small)?;
+        self.embed(input, hidden)?;
+        {
+            let mut plan = CompactBuffers::split(&mut *work, &cfg, s, self.has_int8_layers())
+                .ok_or(too_small)?;
+            for layer in 0..cfg.num_layers {
+                self.compact_layer(layer, input, hidden, &mut plan)?;
+            }
+        }
+        Ok(Encoded {
+            model: self,
+            hidden,
+            work,
+            mask: input.attention_mask,
+            seq_len: s,
+        })
+    }
+
+    /// One encoder layer on the compact plan: keys and values of every token, a block of
+    /// [`COMPACT_ROWS`] tokens at a time, quantised to int8; then per block its queries,
+    /// attention over all tokens, and [`LayerWeights::rest_of_layer`] on its rows. A block's
+    /// hidden rows change only after every key and value is computed and never feed another
+    /// block's queries, so the result does not depend on the block size.
+    fn compact_layer(
+        &self,
+        l: usize,
+        input: &Input,
+        hidden: &mut [f32],
+        plan: &mut CompactBuffers,
+    ) -> Result<(), RunError> {
+        let cfg = *self.config();
+        let (s, h) = (input.input_ids.len(), cfg.hidden_size);
+        let lw = LayerWeights::new(self, l)?;
+        let rh = COMPACT_ROWS.min(s) * h;
+        let ng = groups(h);
+        let CompactBuffers {
+            k,
+            k_scales,
+            v,
+            v_scales,
+            queries,
+            ctx,
+            tile,
+            xq,
+            tq,
+        } = plan;
+        let kv_rows = k
+            .chunks_mut(rh)
+            .zip(k_scales.chunks_mut(rh / h * ng))
+            .zip(v.chunks_mut(rh).zip(v_scales.chunks_mut(rh / h * ng)));
+        for (x, ((kb, ksb), (vb, vsb))) in hidden.chunks(rh).zip(kv_rows) {
+            let rows = x.len() / h;
+            let out = prefix(ctx, x.len())?;
+            let xa = quantize(x, rows, h, xq);
+            project(x, xa.as_ref(), rows, &lw.k, Some(lw.bk), out, false);
+            quantize_flat(out, h, kb, ksb);
+            project(x, xa.as_ref(), rows, &lw.v, Some(lw.bv), out, false);
+            quantize_flat(out, h, vb, vsb);
+        }
+        let kv = QuantizedKv {
+            k,
+            k_scales,
+            v,
+            v_scales,
+        };
+        let d = cfg.head_dim();
+        for x in hidden.chunks_mut(rh) {
+            let rows = x.len() / h;
+            let q = prefix(queries, x.len())?;
+            let c = prefix(ctx, x.len())?;
+            let xa = quantize(x, rows, h, xq);
+            project(x, xa.as_ref(), rows, &lw.q, Some(lw.bq), q, false);
+            for head in 0..cfg.num_heads {
+                let view = AttentionHead {
+                    q,
+                    k: &[],
+                    v: &[],
+                    stride: h,
+                    col: head * d,
+                    d,
+                    seq: s,
+                    rows,
+                    mask: input.attention_mask,
+                };
+                attention_quantized(&view, &kv, c);
+            }
+            let xa = xq.as_mut().map(QuantArea::reborrow);
+            let ta = tq.as_mut().map(QuantArea::reborrow);
+            lw.rest_of_layer(&cfg, rows, x, c, q, tile, xa, ta);
+        }
+        Ok(())
+    }
+
+    /// Runs the encoder on one sequence. The sequence output is written into `scratch`, which
+    /// must hold at least [`Model::scratch_len`] elements.
+    pub fn forward<'r>(
+        &'r self,
+        input: &Input<'r>,
+        scratch: &'r mut [f32],
+    ) -> Result<Encoded<'r, 'a>, RunError> {
+        self.forward_threads(input, scratch, 1)
+    }
+
+    /// [`Model::forward`] on up to `threads` threads (with the `parallel` feature; without it,
+    /// the same work in the same order on this thread). Each step of a layer is split by rows,
+    /// so results do not depend on the thread count.
+    pub fn forward_threads<'r>(
+        &'r self,
+        input: &Input<'r>,
+        scratch: &'r mut [f32],
+        threads: usize,
+    ) -> Result<Encoded<'r, 'a>, RunError> {
+        let cfg = *self.config();
+        let s = self.check_input(input)?;
         let needed = self.scratch_len(s);
         if scratch.len() < needed {
             return Err(RunError::ScratchTooSmall {
@@ -493,6 +620,71 @@ fn split_area<'s>(
             )
         }
     }
+}
+
+/// The compact plan's buffers after the hidden states, in the order of
+/// [`crate::compact_scratch_len`].
+struct CompactBuffers<'s> {
+    k: &'s mut [i8],
+    k_scales: &'s mut [f32],
+    v: &'s mut [i8],
+    v_scales: &'s mut [f32],
+    queries: &'s mut [f32],
+    ctx: &'s mut [f32],
+    tile: &'s mut [f32],
+    xq: Option<QuantArea<'s>>,
+    tq: Option<QuantArea<'s>>,
+}
+
+impl<'s> CompactBuffers<'s> {
+    /// Carves the buffers for `s` tokens out of `work`; `None` if it is too short.
+    fn split(work: &'s mut [f32], cfg: &Config, s: usize, int8: bool) -> Option<Self> {
+        let h = cfg.hidden_size;
+        let r = COMPACT_ROWS.min(s);
+        let tile_w = FFN_TILE.min(cfg.intermediate_size);
+        let mut rest = work;
+        let mut take = |n: usize| -> Option<&'s mut [f32]> {
+            let (a, b) = core::mem::take(&mut rest).split_at_mut_checked(n)?;
+            rest = b;
+            Some(a)
+        };
+        let int8_rows = |take: &mut dyn FnMut(usize) -> Option<&'s mut [f32]>| {
+            let bytes: &mut [i8] = bytemuck::cast_slice_mut(take((s * h).div_ceil(4))?);
+            bytes.get_mut(..s * h)
+        };
+        let k = int8_rows(&mut take)?;
+        let k_scales = take(s * groups(h))?;
+        let v = int8_rows(&mut take)?;
+        let v_scales = take(s * groups(h))?;
+        let queries = take(r * h)?;
+        let ctx = take(r * h)?;
+        let tile = take(r * tile_w)?;
+        let (xq, tq) = if int8 {
+            let xq = QuantArea::split(take(quant_area_len(r, h))?, r, h).0;
+            let tq = QuantArea::split(take(quant_area_len(r, tile_w))?, r, tile_w).0;
+            (Some(xq), Some(tq))
+        } else {
+            (None, None)
+        };
+        Some(CompactBuffers {
+            k,
+            k_scales,
+            v,
+            v_scales,
+            queries,
+            ctx,
+            tile,
+            xq,
+            tq,
+        })
+    }
+}
+
+/// The first `n` elements of a block buffer (sized for a whole block, so never short).
+fn prefix(buf: &mut [f32], n: usize) -> Result<&mut [f32], RunError> {
+    let given = buf.len();
+    buf.get_mut(..n)
+        .ok_or(RunError::ScratchTooSmall { needed: n, given })
 }
 
 /// Scratch for one quantised activation matrix, carved out of the f32 scratch.

@@ -36,7 +36,9 @@ pub mod tokenizer;
 mod vocab;
 
 pub use config::{Config, HiddenAct, TokenizerConfig, TokenizerMode};
-pub use const_config::{config_from_blob, layer_dtype_from_blob, scratch_len_for_blob};
+pub use const_config::{
+    compact_scratch_len_for_blob, config_from_blob, layer_dtype_from_blob, scratch_len_for_blob,
+};
 pub use crc32::crc32;
 pub use encoder::{Encoded, Input};
 pub use error::{Error, LoadError, RunError};
@@ -46,6 +48,8 @@ pub use format::{
 };
 pub use heads::{Head, Labels};
 pub use model::Model;
-pub use scratch::{quant_area_len, scratch_bytes, scratch_len, scratch_len_for};
+pub use scratch::{
+    compact_scratch_len, quant_area_len, scratch_bytes, scratch_len, scratch_len_for, COMPACT_ROWS,
+};
 pub use tensor::{DType, Matrix, Weights};
 pub use vocab::{vocab_hash, Vocab};

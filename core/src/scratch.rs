@@ -1,7 +1,7 @@
 //! How much scratch a forward pass needs. The caller owns the memory; these functions are exact
 //! and `const`, so firmware can size a static buffer at compile time.
 
-use crate::kernels::{groups, quant_bytes};
+use crate::kernels::{groups, quant_bytes, PANEL_ROWS};
 use crate::tensor::DType;
 use crate::Config;
 
@@ -49,6 +49,31 @@ pub const fn scratch_len_for(cfg: &Config, seq_len: usize, dtype: DType) -> usiz
                 + quant_area_len(seq_len, min(FFN_TILE, cfg.intermediate_size))
         }
     }
+}
+
+/// Tokens the compact plan ([`crate::Model::forward_compact`]) takes through a layer at a time:
+/// one quantisation panel.
+pub const COMPACT_ROWS: usize = PANEL_ROWS;
+
+/// `f32` elements of scratch for [`crate::Model::forward_compact`] on `seq_len` tokens when the
+/// encoder's weights are `dtype` (exact). The compact plan keeps, besides the hidden states
+/// (`seq_len x hidden` f32), only the keys and values of every token, in int8 with one scale
+/// per token and 32 columns (`2 x (seq_len x hidden / 4 + seq_len x groups)`), and the working
+/// set of one block of `r = min(16, seq_len)` tokens: its queries (reused for the attention
+/// output projection) and context (reused for the FFN output), `2 x r x hidden`, and one FFN
+/// tile, `r x min(64, intermediate)`. int8 adds the block's quantised input
+/// (`quant_area_len(r, hidden)`) and FFN tile (`quant_area_len(r, min(64, intermediate))`).
+/// The heads' two hidden-sized vectors fit in the block. Single-threaded.
+pub const fn compact_scratch_len(cfg: &Config, seq_len: usize, dtype: DType) -> usize {
+    let (h, s) = (cfg.hidden_size, seq_len);
+    let r = min(COMPACT_ROWS, s);
+    let tile = min(FFN_TILE, cfg.intermediate_size);
+    let kv = 2 * ((s * h).div_ceil(4) + s * groups(h));
+    let quant = match dtype {
+        DType::F32 | DType::F16 => 0,
+        DType::I8 => quant_area_len(r, h) + quant_area_len(r, tile),
+    };
+    s * h + kv + 2 * r * h + r * tile + quant
 }
 
 /// Bytes of scratch for a forward pass of `seq_len` tokens with f32 or f16 weights:

@@ -86,7 +86,8 @@ impl<'a> Classifier<'a> {
             .map_err(AppError::Tokenize)
     }
 
-    /// Encoder + pooler + classifier on `ids`; the logits go to `logits[..num_labels]`.
+    /// Encoder (the core's compact memory plan) + pooler + classifier on `ids`; the logits go
+    /// to `logits[..num_labels]`.
     pub fn classify(
         &self,
         ids: &[u32],
@@ -95,7 +96,7 @@ impl<'a> Classifier<'a> {
     ) -> Result<(), AppError> {
         let mut out = self
             .model
-            .forward(&Input::new(ids), scratch)
+            .forward_compact(&Input::new(ids), scratch)
             .map_err(AppError::Run)?;
         out.classifier_logits(&mut logits[..self.num_labels])
             .map_err(AppError::Run)

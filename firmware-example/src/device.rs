@@ -10,7 +10,7 @@ use core::ptr::addr_of;
 use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::hio::{self, HostStream};
-use picobert::kernels::{groups, linear_i8, quant_bytes, quantize_rows, reference};
+use picobert::kernels::{groups, linear_i8, quant_bytes, quantize_rows, reference, QuantizedRows};
 use picobert::{DType, Role, RunError};
 
 /// Exit codes `run-qemu.sh` tells apart.
@@ -30,9 +30,10 @@ struct Aligned<T>(T);
 static BLOB: Aligned<[u8; BLOB_BYTES.len()]> =
     Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.blob")));
 
-/// Exact scratch for [`SEQ_LEN`] tokens of this model. A bad header stops the build here, and a
-/// scratch larger than the board's RAM stops the link.
-const SCRATCH_LEN: usize = match picobert::scratch_len_for_blob(BLOB_BYTES, SEQ_LEN) {
+/// Exact scratch for [`SEQ_LEN`] tokens of this model on the core's compact plan
+/// (`Model::forward_compact`). A bad header stops the build here, and a scratch larger than the
+/// board's RAM stops the link.
+const SCRATCH_LEN: usize = match picobert::compact_scratch_len_for_blob(BLOB_BYTES, SEQ_LEN) {
     Some(n) => n,
     None => panic!("the embedded blob's header is invalid or SEQ_LEN exceeds its positions"),
 };
@@ -327,15 +328,20 @@ fn kernel_check(out: &mut Console, scratch: &mut [f32]) {
     );
 }
 
-/// Runs the int8 kernel on every linear layer of the encoder at [`SEQ_LEN`] rows, each call
+/// Runs the int8 kernel on every linear layer of the encoder at [`SEQ_LEN`] rows, each layer
 /// between two marks, and prints its multiply-accumulates: the kernel's instructions per MAC on
 /// this core. The activations are arbitrary fixed values (the kernel's work does not depend on
-/// them); the weights are the model's own.
+/// them); the weights are the model's own. To fit the compact plan's scratch, the activations
+/// are made and quantised a panel (16 rows) at a time, and the outputs are computed
+/// [`BENCH_OUTPUTS`] at a time into one buffer (the kernel works in blocks of 64 outputs anyway).
 fn kernel_bench(out: &mut Console, c: &Classifier, scratch: &mut [f32]) -> Result<(), AppError> {
+    const PANEL: usize = picobert::kernels::PANEL_ROWS;
+    const BENCH_OUTPUTS: usize = 128;
     let cfg = c.model.config();
     let widest = cfg.hidden_size.max(cfg.intermediate_size);
     let qlen = quant_bytes(SEQ_LEN, widest).div_ceil(4);
-    let needed = qlen + SEQ_LEN * groups(widest) + SEQ_LEN * widest;
+    let buf = (PANEL * widest).max(SEQ_LEN * BENCH_OUTPUTS);
+    let needed = qlen + SEQ_LEN * groups(widest) + buf;
     if scratch.len() < needed {
         return Err(AppError::Run(RunError::ScratchTooSmall {
             needed,
@@ -345,13 +351,6 @@ fn kernel_bench(out: &mut Console, c: &Classifier, scratch: &mut [f32]) -> Resul
     let (qpart, rest) = scratch.split_at_mut(qlen);
     let (scales, xbuf) = rest.split_at_mut(SEQ_LEN * groups(widest));
     let qdata: &mut [i8] = bytemuck::cast_slice_mut(qpart);
-    let mut seed = 0x1234_5678u32;
-    for x in xbuf.iter_mut() {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        *x = (seed >> 8) as f32 / (1 << 23) as f32 - 1.0;
-    }
     let blob = c.model.bytes();
     const LINEAR: [Role; 6] = [
         Role::QueryWeight,
@@ -361,6 +360,7 @@ fn kernel_bench(out: &mut Console, c: &Classifier, scratch: &mut [f32]) -> Resul
         Role::InterWeight,
         Role::OutWeight,
     ];
+    let mut seed = 0x1234_5678u32;
     for t in c.model.tensors() {
         if !LINEAR.iter().any(|r| *r as u16 == t.role) || t.dtype != DType::I8 as u8 {
             continue;
@@ -370,9 +370,41 @@ fn kernel_bench(out: &mut Console, c: &Classifier, scratch: &mut [f32]) -> Resul
         let sw: &[f32] = bytemuck::cast_slice(
             &blob[t.scale_offset as usize..(t.scale_offset + t.scale_len) as usize],
         );
-        let x = quantize_rows(&xbuf[..SEQ_LEN * k], SEQ_LEN, k, qdata, scales);
+        // Panels are contiguous in the quantised layout, scales row-major: quantising panel by
+        // panel gives the layout of quantising all rows at once.
+        let panel_bytes = quant_bytes(PANEL, k);
+        for p in 0..SEQ_LEN / PANEL {
+            for x in xbuf[..PANEL * k].iter_mut() {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                *x = (seed >> 8) as f32 / (1 << 23) as f32 - 1.0;
+            }
+            let g = PANEL * groups(k);
+            quantize_rows(
+                &xbuf[..PANEL * k],
+                PANEL,
+                k,
+                &mut qdata[p * panel_bytes..(p + 1) * panel_bytes],
+                &mut scales[p * g..(p + 1) * g],
+            );
+        }
+        let x = QuantizedRows::from_parts(
+            &qdata[..quant_bytes(SEQ_LEN, k)],
+            &scales[..SEQ_LEN * groups(k)],
+            SEQ_LEN,
+            k,
+        )
+        .ok_or(AppError::Run(RunError::LengthMismatch))?;
         picobert_mark();
-        linear_i8(&x, q, sw, k, n, None, &mut xbuf[..SEQ_LEN * n], false);
+        let mut o0 = 0;
+        while o0 < n {
+            let m = BENCH_OUTPUTS.min(n - o0);
+            let w = &q[o0 * k..];
+            let ys = &mut xbuf[..SEQ_LEN * m];
+            linear_i8(&x, w, &sw[o0..], k, m, None, ys, false);
+            o0 += m;
+        }
         picobert_mark();
         let _ = writeln!(
             out,

@@ -6,7 +6,8 @@
 //! does, so even an all-masked row gives transformers' (uniform) result. SIMD backends run the
 //! same algorithm on blocks of queries (`avx2_attention.rs`).
 
-use super::reference::dot;
+use super::quant::{groups, GROUP};
+use super::reference::{dot, dot_i8};
 use super::vmath::exp;
 use crate::scratch::ATTN_BLOCK;
 
@@ -66,6 +67,107 @@ impl AttentionHead<'_> {
 /// Writes `softmax(q k^T / sqrt(d) + mask) v` for the head's query rows into columns
 /// `col..col + d` of `out` (row `r` at `r * stride`), see [`super::attention`].
 pub fn attention(hd: &AttentionHead, out: &mut [f32]) {
+    let (d, stride, col) = (hd.d, hd.stride, hd.col);
+    let key = |j: usize| &hd.k[j * stride + col..][..d];
+    let value = |j: usize| &hd.v[j * stride + col..][..d];
+    stream(
+        hd,
+        out,
+        |qi, j| dot(qi, key(j)),
+        |acc, p, j| acc.iter_mut().zip(value(j)).for_each(|(a, x)| *a += p * x),
+    );
+}
+
+/// Keys and values kept in int8 by [`super::quantize_flat`]: row-major, `stride` bytes per
+/// token, and `groups(stride)` scales per token (one per [`GROUP`] columns of the whole row).
+#[derive(Clone, Copy)]
+pub struct QuantizedKv<'a> {
+    /// All `seq` key rows.
+    pub k: &'a [i8],
+    /// Their scales.
+    pub k_scales: &'a [f32],
+    /// All `seq` value rows.
+    pub v: &'a [i8],
+    /// Their scales.
+    pub v_scales: &'a [f32],
+}
+
+impl QuantizedKv<'_> {
+    /// Whether the slices hold `seq` rows of `stride` columns.
+    fn fits(&self, seq: usize, stride: usize) -> bool {
+        let (bytes, scales) = (seq * stride, seq * groups(stride));
+        self.k.len() >= bytes
+            && self.v.len() >= bytes
+            && self.k_scales.len() >= scales
+            && self.v_scales.len() >= scales
+    }
+}
+
+/// The head's columns `col..col + d` cut where the scale groups change: `(first column,
+/// columns, group)`, the first column relative to the head.
+fn segments(col: usize, d: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let mut c = col;
+    core::iter::from_fn(move || {
+        (c < col + d).then(|| {
+            let g = c / GROUP;
+            let n = ((g + 1) * GROUP).min(col + d) - c;
+            c += n;
+            (c - n - col, n, g)
+        })
+    })
+}
+
+/// [`attention`] with the keys and values in int8 (`hd.k` and `hd.v` are not read): the
+/// compact plan's attention. Each score is `sum over groups of scale * (q . k_int8)` and each
+/// value adds `p * scale * v_int8` per group. Does nothing if a slice is shorter than the
+/// shapes say.
+pub fn attention_quantized(hd: &AttentionHead, kv: &QuantizedKv, out: &mut [f32]) {
+    let (d, stride, col) = (hd.d, hd.stride, hd.col);
+    let ng = groups(stride);
+    let span = |rows: usize| match rows {
+        0 => 0,
+        r => (r - 1) * stride + col + d,
+    };
+    if col + d > stride
+        || hd.q.len() < span(hd.rows)
+        || out.len() < span(hd.rows)
+        || hd.mask.is_some_and(|m| m.len() < hd.seq)
+        || !kv.fits(hd.seq, stride)
+    {
+        return;
+    }
+    stream(
+        hd,
+        out,
+        |qi, j| {
+            segments(col, d)
+                .map(|(c, n, g)| {
+                    let k = &kv.k[j * stride + col + c..][..n];
+                    dot_i8(&qi[c..c + n], k) * kv.k_scales[j * ng + g]
+                })
+                .sum()
+        },
+        |acc, p, j| {
+            for (c, n, g) in segments(col, d) {
+                let f = p * kv.v_scales[j * ng + g];
+                let v = &kv.v[j * stride + col + c..][..n];
+                acc[c..c + n]
+                    .iter_mut()
+                    .zip(v)
+                    .for_each(|(a, x)| *a += f * f32::from(*x));
+            }
+        },
+    );
+}
+
+/// The streamed softmax shared by both attentions: per query row, `score(q_row, j)` is the
+/// unscaled `q . k_j`, and `add_value(acc, p, j)` adds `p * v_j` to the head's output row.
+fn stream(
+    hd: &AttentionHead,
+    out: &mut [f32],
+    score: impl Fn(&[f32], usize) -> f32,
+    add_value: impl Fn(&mut [f32], f32, usize),
+) {
     let (d, stride) = (hd.d, hd.stride);
     let scale = hd.scale();
     let mut scores = [0f32; ATTN_BLOCK];
@@ -82,7 +184,7 @@ pub fn attention(hd: &AttentionHead, out: &mut [f32]) {
             let mut block_max = f32::NEG_INFINITY;
             for (jj, sc) in scores[..n].iter_mut().enumerate() {
                 let j = j0 + jj;
-                *sc = dot(qi, &hd.k[j * stride + hd.col..][..d]) * scale + hd.bias(j);
+                *sc = score(qi, j) * scale + hd.bias(j);
                 block_max = block_max.max(*sc);
             }
             let new_max = max.max(block_max);
@@ -92,8 +194,7 @@ pub fn attention(hd: &AttentionHead, out: &mut [f32]) {
             for (jj, sc) in scores[..n].iter().enumerate() {
                 let p = exp(sc - new_max);
                 sum += p;
-                let vj = &hd.v[(j0 + jj) * stride + hd.col..][..d];
-                acc.iter_mut().zip(vj).for_each(|(a, x)| *a += p * x);
+                add_value(acc, p, j0 + jj);
             }
             max = new_max;
             j0 += n;
@@ -223,5 +324,62 @@ mod tests {
         check(&mut rng, 16, 1, seq, 4, Some(&none));
         let only_last: Vec<u32> = (0..seq).map(|j| u32::from(j == seq - 1)).collect();
         check(&mut rng, 24, 1, seq, 19, Some(&only_last));
+    }
+
+    /// The int8 keys and values, dequantised, through the f32 scalar attention: the same
+    /// softmax up to summation order (per group, then scaled), on head widths that cross and
+    /// do not fill the 32-column scale groups, with and without a mask.
+    #[test]
+    fn quantized_kv_matches_dequantized() {
+        let mut rng = Rng(7);
+        for &(d, heads, seq, rows, masked) in &[
+            (8usize, 2usize, 20usize, 5usize, false),
+            (32, 3, 70, 4, true),
+            (24, 3, 9, 9, false),
+            (64, 2, 64, 16, true),
+        ] {
+            let stride = heads * d;
+            let q: Vec<f32> = (0..rows * stride).map(|_| rng.f() * 2.0).collect();
+            let k: Vec<f32> = (0..seq * stride).map(|_| rng.f() * 2.0).collect();
+            let v: Vec<f32> = (0..seq * stride).map(|_| rng.f()).collect();
+            let ng = groups(stride);
+            let (mut kq, mut vq) = (vec![0i8; seq * stride], vec![0i8; seq * stride]);
+            let (mut ks, mut vs) = (vec![0f32; seq * ng], vec![0f32; seq * ng]);
+            super::super::quantize_flat(&k, stride, &mut kq, &mut ks);
+            super::super::quantize_flat(&v, stride, &mut vq, &mut vs);
+            let deq = |q: &[i8], s: &[f32]| -> Vec<f32> {
+                (0..seq * stride)
+                    .map(|i| q[i] as f32 * s[i / stride * ng + i % stride / GROUP])
+                    .collect()
+            };
+            let (kd, vd) = (deq(&kq, &ks), deq(&vq, &vs));
+            let mask: Vec<u32> = (0..seq).map(|j| u32::from(j % 4 != 3)).collect();
+            let kv = QuantizedKv {
+                k: &kq,
+                k_scales: &ks,
+                v: &vq,
+                v_scales: &vs,
+            };
+            for col in (0..heads).map(|h| h * d) {
+                let hd = AttentionHead {
+                    q: &q,
+                    k: &kd,
+                    v: &vd,
+                    stride,
+                    col,
+                    d,
+                    seq,
+                    rows,
+                    mask: masked.then_some(&mask[..]),
+                };
+                let mut want = vec![5f32; rows * stride];
+                attention(&hd, &mut want);
+                let mut got = vec![5f32; rows * stride];
+                attention_quantized(&hd, &kv, &mut got);
+                for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                    assert!((w - g).abs() <= 1e-5, "d {d} col {col} at {i}: {g} vs {w}");
+                }
+            }
+        }
     }
 }

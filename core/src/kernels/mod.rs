@@ -51,7 +51,9 @@ mod wasm;
 mod tests;
 
 pub use attention::AttentionHead;
-pub use quant::{groups, quant_bytes, quantize_rows, QuantizedRows, GROUP, PANEL_ROWS};
+pub use quant::{
+    groups, quant_bytes, quantize_flat, quantize_rows, QuantizedRows, GROUP, PANEL_ROWS,
+};
 pub use reference::{dot, dot_f16, dot_i8, LANES};
 
 use crate::tensor::Matrix;

@@ -53,6 +53,18 @@ pub struct QuantizedRows<'a> {
 }
 
 impl<'a> QuantizedRows<'a> {
+    /// Rows already in the layout [`quantize_rows`] writes (say, quantised a panel at a time
+    /// into consecutive panels and scales), or `None` if `data` is shorter than
+    /// [`quant_bytes`] or `scales` than `rows * groups(cols)`.
+    pub fn from_parts(data: &'a [i8], scales: &'a [f32], rows: usize, cols: usize) -> Option<Self> {
+        Some(QuantizedRows {
+            data: data.get(..quant_bytes(rows, cols))?,
+            scales: scales.get(..rows * groups(cols))?,
+            rows,
+            cols,
+        })
+    }
+
     /// Rows (tokens).
     pub fn rows(&self) -> usize {
         self.rows
@@ -149,27 +161,52 @@ pub fn quantize_rows<'a>(
 /// definition the SIMD versions reproduce bit for bit.
 pub(super) fn quantize_scalar(x: &[f32], cols: usize, data: &mut [i8], scales: &mut [f32]) {
     let (ng, quads) = (groups(cols), cols.div_ceil(4));
-    // Per group: the scale (eight max lanes so it vectorises; max is exact, lane order does not
-    // matter), then quantise into a contiguous buffer (vectorisable) and scatter the quads.
+    // Per group: quantise into a contiguous buffer (vectorisable), then scatter the quads.
     let mut buf = [0i8; GROUP];
     for (s, row) in x.chunks_exact(cols).enumerate() {
         for (g, chunk) in row.chunks(GROUP).enumerate() {
-            let mut lanes = [0f32; 8];
-            for part in chunk.chunks(8) {
-                for (m, v) in lanes.iter_mut().zip(part) {
-                    *m = m.max(v.abs());
-                }
-            }
-            let amax = lanes.iter().fold(0f32, |m, v| m.max(*v));
-            let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
-            scales[s * ng + g] = amax / 127.0;
-            for (d, v) in buf.iter_mut().zip(chunk) {
-                *d = quantize_one(v * inv);
-            }
+            scales[s * ng + g] = quantize_group(chunk, &mut buf);
             for (kq, quad) in buf[..chunk.len()].chunks(4).enumerate() {
                 let at = index(quads, s, g * GROUP + kq * 4);
                 data[at..at + quad.len()].copy_from_slice(quad);
             }
+        }
+    }
+}
+
+/// Quantises one group (at most [`GROUP`] values) into the front of `out`; returns its scale.
+/// The scale's maximum runs on eight lanes so it vectorises (max is exact: lane order does not
+/// matter).
+fn quantize_group(chunk: &[f32], out: &mut [i8]) -> f32 {
+    let mut lanes = [0f32; 8];
+    for part in chunk.chunks(8) {
+        for (m, v) in lanes.iter_mut().zip(part) {
+            *m = m.max(v.abs());
+        }
+    }
+    let amax = lanes.iter().fold(0f32, |m, v| m.max(*v));
+    let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+    for (d, v) in out.iter_mut().zip(chunk) {
+        *d = quantize_one(v * inv);
+    }
+    amax / 127.0
+}
+
+/// Quantises `x` (rows of `cols` values) row-major, by the rule of [`quantize_rows`], into
+/// `data` (`x.len()` bytes, `x[s][k]` at `s * cols + k`) and `scales` (`groups(cols)` per
+/// row): the layout the compact plan keeps keys and values in, which attention reads a row at
+/// a time. Stops at the shortest of the three.
+pub fn quantize_flat(x: &[f32], cols: usize, data: &mut [i8], scales: &mut [f32]) {
+    if cols == 0 {
+        return;
+    }
+    let rows = x
+        .chunks_exact(cols)
+        .zip(data.chunks_exact_mut(cols))
+        .zip(scales.chunks_exact_mut(groups(cols)));
+    for ((row, out), sc) in rows {
+        for ((chunk, o), s) in row.chunks(GROUP).zip(out.chunks_mut(GROUP)).zip(sc) {
+            *s = quantize_group(chunk, o);
         }
     }
 }
