@@ -1,9 +1,12 @@
 //! For a bare-metal target: puts the board's memory map where cortex-m-rt's `link.x` looks for
-//! `memory.x`, links with `link.x`, and copies the model blob named by `PICOBERT_FIRMWARE_BLOB`
-//! (made by the host build's `model` command) to where `src/device.rs` includes it from. Host
-//! builds need neither.
+//! `memory.x`, links with `link.x`, and copies the model blob (`PICOBERT_FIRMWARE_BLOB`, by
+//! default the committed `model.pbrt` from `make-model.sh`) to where `src/device.rs` includes it
+//! from. Host builds need neither.
 
 use std::path::PathBuf;
+
+/// The committed classifier (`make-model.sh`).
+const MODEL: &str = "model.pbrt";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -24,12 +27,8 @@ fn main() {
     println!("cargo:rustc-link-arg=-Tlink.x");
 
     println!("cargo:rerun-if-env-changed=PICOBERT_FIRMWARE_BLOB");
-    let blob = std::env::var_os("PICOBERT_FIRMWARE_BLOB").unwrap_or_else(|| {
-        panic!(
-            "set PICOBERT_FIRMWARE_BLOB to a model blob (run-qemu.sh makes one with \
-             `cargo run -p firmware-example -- model`)"
-        )
-    });
-    println!("cargo:rerun-if-changed={}", PathBuf::from(&blob).display());
+    let blob = std::env::var_os("PICOBERT_FIRMWARE_BLOB")
+        .map_or_else(|| PathBuf::from(MODEL), PathBuf::from);
+    println!("cargo:rerun-if-changed={}", blob.display());
     std::fs::copy(&blob, out.join("model.blob")).expect("copy the model blob");
 }

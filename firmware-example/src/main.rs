@@ -1,6 +1,6 @@
 //! picobert on a bare-metal Cortex-M: tokenizes and classifies sentences with a model linked
-//! into flash, under QEMU (`run-qemu.sh`). Built for the host, the same program writes that
-//! model and the output the device must match. See README.md.
+//! into flash, under QEMU (`run-qemu.sh`). Built for the host, the same program prints those
+//! sentences (the corpus the model's vocabulary is trimmed to). See README.md.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 // The host binary only reads the sentences (to trim the vocabulary); the rest serves the device
@@ -13,6 +13,6 @@ mod device;
 mod host;
 
 #[cfg(not(target_os = "none"))]
-fn main() -> std::process::ExitCode {
+fn main() {
     host::main()
 }

@@ -32,7 +32,7 @@ fn run() -> Result<String, String> {
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..raw.len()].copy_from_slice(&raw);
     let bytes = &bytemuck::cast_slice::<u32, u8>(&words)[..raw.len()];
     let c = Classifier::new(bytes).map_err(|e| format!("{path}: {e}"))?;
-    let mut scratch = vec![0f32; c.model.scratch_len(SEQ_LEN)];
+    let mut scratch = vec![0f32; c.model.compact_scratch_len(SEQ_LEN)];
     let mut out = String::new();
     for (k, text) in SENTENCES.iter().enumerate() {
         let (mut ids, mut types) = ([0u32; SEQ_LEN], [0u32; SEQ_LEN]);
