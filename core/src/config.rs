@@ -32,9 +32,14 @@ pub struct Config {
 }
 
 impl Config {
-    /// Size of one attention head.
+    /// Size of one attention head (0 for a config without heads, which the loader refuses).
     pub const fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_heads
+        // `checked_div`: a `Config` is a plain struct, so the optimiser cannot know that
+        // `num_heads` is non-zero and would keep a division-by-zero panic.
+        match self.hidden_size.checked_div(self.num_heads) {
+            Some(d) => d,
+            None => 0,
+        }
     }
 
     pub(crate) fn from_raw(raw: &ModelConfigRaw) -> Result<Config, LoadError> {

@@ -77,7 +77,7 @@ impl<'a> Model<'a> {
         let section_bytes = |s: &SectionEntry| {
             range(file_len, s.offset, s.len)
                 .filter(|r| r.start >= HEADER_LEN)
-                .map(|r| &blob[r])
+                .and_then(|r| blob.get(r))
         };
 
         let vs = find(SectionKind::Vocab).ok_or(LoadError::BadSection("no VOCAB section"))?;
@@ -117,13 +117,14 @@ impl<'a> Model<'a> {
             return Err(LoadError::BadHeader("section_count"));
         }
         let len = h.section_count * 16;
-        let r = range(blob.len(), h.section_table_offset, len)
+        let bytes = range(blob.len(), h.section_table_offset, len)
             .filter(|r| r.start >= HEADER_LEN)
+            .and_then(|r| blob.get(r))
             .ok_or(LoadError::BadHeader("section_table_offset"))?;
-        let table: &[SectionEntry] = bytemuck::try_cast_slice(&blob[r])
+        let table: &[SectionEntry] = bytemuck::try_cast_slice(bytes)
             .map_err(|_| LoadError::BadHeader("section_table_offset"))?;
         for (i, s) in table.iter().enumerate() {
-            if table[..i].iter().any(|p| p.kind == s.kind) {
+            if table.iter().take(i).any(|p| p.kind == s.kind) {
                 return Err(LoadError::BadSection("duplicate section kind"));
             }
         }
@@ -146,7 +147,7 @@ impl<'a> Model<'a> {
     fn validate_heads(&self) -> Result<(), LoadError> {
         for (i, h) in self.heads.iter().enumerate() {
             let kind = HeadKind::from_code(h.kind).ok_or(LoadError::BadHead("unknown kind"))?;
-            if self.heads[..i].iter().any(|p| p.kind == h.kind) {
+            if self.heads.iter().take(i).any(|p| p.kind == h.kind) {
                 return Err(LoadError::BadHead("duplicate kind"));
             }
             let n = h.num_labels as usize;
@@ -241,8 +242,10 @@ impl<'a> Model<'a> {
             let Some(role) = Role::from_code(t.role) else {
                 continue;
             };
-            if self.tensors[..i]
+            if self
+                .tensors
                 .iter()
+                .take(i)
                 .any(|p| p.role == t.role && p.layer == t.layer)
             {
                 return Err(bad("duplicate"));

@@ -83,49 +83,62 @@ pub struct Matrix<'a> {
 }
 
 impl<'a> Matrix<'a> {
-    /// Columns `start..start + cols` of every row: a narrower view of the same rows.
+    /// Columns `start..start + cols` of every row: a narrower view of the same rows (empty if
+    /// `start` is past the data).
     pub(crate) fn columns(&self, start: usize, cols: usize) -> Matrix<'a> {
         let w = match self.w {
-            Weights::F32(w) => Weights::F32(&w[start..]),
-            Weights::F16(w) => Weights::F16(&w[start..]),
+            Weights::F32(w) => Weights::F32(w.get(start..).unwrap_or_default()),
+            Weights::F16(w) => Weights::F16(w.get(start..).unwrap_or_default()),
             Weights::I8 { q, scales } => Weights::I8 {
-                q: &q[start..],
+                q: q.get(start..).unwrap_or_default(),
                 scales,
             },
         };
         Matrix { w, cols, ..*self }
     }
 
-    /// Rows `start..start + rows`: a shorter view.
+    /// Rows `start..start + rows`: a shorter view (empty if `start` is past the data).
     pub(crate) fn rows(&self, start: usize, rows: usize) -> Matrix<'a> {
-        let from = start * self.stride;
+        let from = start.saturating_mul(self.stride);
         let w = match self.w {
-            Weights::F32(w) => Weights::F32(&w[from..]),
-            Weights::F16(w) => Weights::F16(&w[from..]),
+            Weights::F32(w) => Weights::F32(w.get(from..).unwrap_or_default()),
+            Weights::F16(w) => Weights::F16(w.get(from..).unwrap_or_default()),
             Weights::I8 { q, scales } => Weights::I8 {
-                q: &q[from..],
-                scales: &scales[start..],
+                q: q.get(from..).unwrap_or_default(),
+                scales: scales.get(start..).unwrap_or_default(),
             },
         };
         Matrix { w, rows, ..*self }
     }
 
-    /// Row `r` widened into `out` (`cols` long). Used for embedding gathers.
-    pub(crate) fn row_into(&self, r: usize, out: &mut [f32]) {
-        let span = r * self.stride..r * self.stride + self.cols;
+    /// Elements of row `r`, `cols` long, or `None` past the data.
+    fn row_span(&self, r: usize) -> Option<core::ops::Range<usize>> {
+        let start = r.checked_mul(self.stride)?;
+        Some(start..start.checked_add(self.cols)?)
+    }
+
+    /// Row `r` widened into `out` (`cols` long). Used for embedding gathers. `None` (and `out`
+    /// untouched) if the row is past the data.
+    pub(crate) fn row_into(&self, r: usize, out: &mut [f32]) -> Option<()> {
+        let span = self.row_span(r)?;
         match self.w {
-            Weights::F32(w) => out.copy_from_slice(&w[span]),
+            Weights::F32(w) => {
+                for (o, v) in out.iter_mut().zip(w.get(span)?) {
+                    *o = *v;
+                }
+            }
             Weights::F16(w) => {
-                for (o, v) in out.iter_mut().zip(&w[span]) {
+                for (o, v) in out.iter_mut().zip(w.get(span)?) {
                     *o = v.to_f32();
                 }
             }
             Weights::I8 { q, scales } => {
-                let s = scales[r];
-                for (o, v) in out.iter_mut().zip(&q[span]) {
+                let (row, s) = (q.get(span)?, *scales.get(r)?);
+                for (o, v) in out.iter_mut().zip(row) {
                     *o = *v as f32 * s;
                 }
             }
         }
+        Some(())
     }
 }

@@ -69,19 +69,18 @@ impl<'a> Vocab<'a> {
             .checked_mul(4)
             .and_then(|n| n.checked_add(off_end))
             .ok_or(bad("index overflow"))?;
-        if idx_end > section.len() {
-            return Err(bad("offsets or index past the section end"));
-        }
-        let offsets = &section[8..off_end];
-        let index = &section[off_end..idx_end];
-        let pool = &section[idx_end..];
+        let past_end = bad("offsets or index past the section end");
+        let (tables, pool) = section.split_at_checked(idx_end).ok_or(past_end)?;
+        let (offsets, index) = tables.split_at_checked(off_end).ok_or(past_end)?;
+        let offsets = offsets.get(8..).ok_or(past_end)?;
         let mut prev = 0u32;
         for i in 0..=count {
             let o = read_u32(offsets, i);
-            if o < prev || o as usize > pool.len() {
-                return Err(bad("token offsets not non-decreasing within the pool"));
-            }
-            if i > 0 && core::str::from_utf8(&pool[prev as usize..o as usize]).is_err() {
+            let token = (o >= prev)
+                .then(|| pool.get(prev as usize..o as usize))
+                .flatten()
+                .ok_or(bad("token offsets not non-decreasing within the pool"))?;
+            if i > 0 && core::str::from_utf8(token).is_err() {
                 return Err(bad("token is not UTF-8"));
             }
             prev = o;

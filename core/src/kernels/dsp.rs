@@ -17,6 +17,7 @@
 
 use super::quant::{QuantizedRows, GROUP, PANEL_ROWS};
 use super::reference::{requant, store};
+use super::{row_at, row_at_mut};
 use core::arch::asm;
 
 /// Activation rows per block: 4 accumulators, the two unpacked weight halves, an `LDRD` pair
@@ -163,18 +164,23 @@ fn extend(
     let panel = x.panel(r0 / PANEL_ROWS);
     let (q0, nq, ng) = (k0 / 4, kc.div_ceil(4), kc.div_ceil(GROUP));
     let base = r0 % PANEL_ROWS;
-    for (kq, pairs) in xb[..nq * R * 2].chunks_exact_mut(R * 2).enumerate() {
-        let at = ((q0 + kq) * PANEL_ROWS + base) * 4;
-        let words = &panel[at..at + R * 4];
+    for (kq, pairs) in xb.chunks_exact_mut(R * 2).take(nq).enumerate() {
+        // Always inside the panel (the caller checked the shapes); `row_at` says so without a
+        // panic path.
+        let Some(words) = row_at(panel, ((q0 + kq) * PANEL_ROWS + base) * 4, R * 4) else {
+            break;
+        };
         for (pair, b) in pairs.chunks_exact_mut(2).zip(words.chunks_exact(4)) {
             let w = u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
             pair[0] = sxtb16(w);
             pair[1] = sxtb16_ror8(w);
         }
     }
-    xb[nq * R * 2..ng * GROUP_WORDS].fill(0);
+    if let Some(pad) = xb.get_mut(nq * R * 2..ng * GROUP_WORDS) {
+        pad.fill(0);
+    }
     let g0 = k0 / GROUP;
-    for (g, s) in sxb[..ng].iter_mut().enumerate() {
+    for (g, s) in sxb.iter_mut().take(ng).enumerate() {
         for (r, v) in s.iter_mut().enumerate() {
             *v = if r0 + r < x.rows() {
                 x.scale(r0 + r, g0 + g)
@@ -185,7 +191,8 @@ fn extend(
     }
 }
 
-/// Int8 linear layer; see [`super::linear_i8`], which checked the slices' lengths.
+/// Int8 linear layer; see [`super::linear_i8`], which checked the slices' lengths (the
+/// weights' again here: the `asm!` reads them through pointers).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn linear_i8(
     x: &QuantizedRows,
@@ -198,7 +205,13 @@ pub(super) fn linear_i8(
     accumulate: bool,
 ) {
     let (rows, k) = (x.rows(), x.cols());
-    assert!(n == 0 || q.len() >= (n - 1) * stride + k);
+    match n
+        .checked_sub(1)
+        .map(|m| m.checked_mul(stride)?.checked_add(k))
+    {
+        Some(Some(used)) if used <= q.len() => {}
+        _ => return,
+    }
     // At least one pass, so that with no columns every output is still stored (as the bias).
     let passes = k.div_ceil(KC).max(1);
     let mut xb = [0u32; KC / 4 * R * 2];
@@ -216,12 +229,13 @@ pub(super) fn linear_i8(
                     extend(x, r0, k0, kc, &mut xb, &mut sxb);
                 }
                 let (full, rem) = (kc / GROUP, kc % GROUP);
-                for (o, (v, &s)) in (o0..).zip(partial[..nb].iter_mut().zip(&sw[o0..o0 + nb])) {
-                    // SAFETY: row `o < n` holds `k >= k0 + kc` columns (asserted above).
+                let sw = sw.get(o0..).unwrap_or_default();
+                for (o, (v, &s)) in (o0..).zip(partial[..nb].iter_mut().zip(sw)) {
+                    // SAFETY: row `o < n` holds `k >= k0 + kc` columns (checked above).
                     let mut wp = unsafe { q.as_ptr().add(o * stride + k0) };
                     let mut xp = xb.as_ptr();
                     let mut acc_v = if c == 0 { [0f32; R] } else { *v };
-                    for sx in &sxb[..full] {
+                    for sx in sxb.iter().take(full) {
                         // SAFETY: `simd-dsp` promises the DSP extension; group `g < full` reads
                         // columns `k0 + g * GROUP..][..GROUP]` of row `o` and words
                         // `g * GROUP_WORDS..][..GROUP_WORDS]` of `xb` (`full <= KC / GROUP`).
@@ -230,28 +244,30 @@ pub(super) fn linear_i8(
                             acc_v[r] = requant(acc_v[r], acc[r], sx[r], s);
                         }
                     }
-                    if rem != 0 {
+                    if let Some(sx) = sxb.get(full).filter(|_| rem != 0) {
                         // The partial last group, from a zero-padded copy of the weights.
                         let mut tail = [0i8; GROUP];
                         // SAFETY: `wp` now points at column `k0 + full * GROUP` of row `o`,
                         // which has `rem` more columns.
-                        tail[..rem]
-                            .copy_from_slice(unsafe { core::slice::from_raw_parts(wp, rem) });
+                        let rest = unsafe { core::slice::from_raw_parts(wp, rem) };
+                        tail.iter_mut().zip(rest).for_each(|(t, w)| *t = *w);
                         let mut wt = tail.as_ptr();
                         // SAFETY: as above; `extend` zeroed `xb` up to the group boundary.
                         let acc = unsafe { group(&mut xp, &mut wt) };
                         for r in 0..R {
-                            acc_v[r] = requant(acc_v[r], acc[r], sxb[full][r], s);
+                            acc_v[r] = requant(acc_v[r], acc[r], sx[r], s);
                         }
                     }
                     *v = acc_v;
                 }
             }
             for r in 0..mr {
-                let orow = &mut out[(r0 + r) * n + o0..(r0 + r) * n + o0 + nb];
+                let Some(orow) = row_at_mut(out, (r0 + r) * n + o0, nb) else {
+                    return;
+                };
                 for (o, (y, v)) in (o0..).zip(orow.iter_mut().zip(&partial[..nb])) {
-                    let y_new = match bias {
-                        Some(b) => v[r] + b[o],
+                    let y_new = match bias.and_then(|b| b.get(o)) {
+                        Some(b) => v[r] + b,
                         None => v[r],
                     };
                     store(y, y_new, accumulate);

@@ -168,14 +168,46 @@ pub fn backend() -> Backend {
     Backend::Scalar
 }
 
+/// `len` elements of `s` from `start`, or `None` past its end. Kernels slice with these instead
+/// of indexing: lengths come from shapes the optimiser cannot relate to the slices, so an
+/// index would keep a panic path in every firmware build.
+pub(crate) fn row_at<T>(s: &[T], start: usize, len: usize) -> Option<&[T]> {
+    s.get(start..)?.get(..len)
+}
+
+/// Row `r` of a row-major matrix of `cols` columns, or `None` past the end of `s`.
+pub(crate) fn row<T>(s: &[T], r: usize, cols: usize) -> Option<&[T]> {
+    row_at(s, r.checked_mul(cols)?, cols)
+}
+
+/// [`row_at`], mutable.
+pub(crate) fn row_at_mut<T>(s: &mut [T], start: usize, len: usize) -> Option<&mut [T]> {
+    s.get_mut(start..)?.get_mut(..len)
+}
+
+/// [`row`], mutable.
+pub(crate) fn row_mut<T>(s: &mut [T], r: usize, cols: usize) -> Option<&mut [T]> {
+    row_at_mut(s, r.checked_mul(cols)?, cols)
+}
+
+/// The first `rows * cols` elements of `s`, or `None` if `s` is shorter.
+fn prefix<T>(s: &[T], rows: usize, cols: usize) -> Option<&[T]> {
+    s.get(..rows.checked_mul(cols)?)
+}
+
+/// [`prefix`], mutable.
+fn prefix_mut<T>(s: &mut [T], rows: usize, cols: usize) -> Option<&mut [T]> {
+    s.get_mut(..rows.checked_mul(cols)?)
+}
+
 /// `out[r][o] (+)= bias[o] + x[r] . w[o]` for `rows` input rows of `w.cols` features: a PyTorch
 /// `Linear` on a batch of rows, `out` being `[rows, w.rows]` row-major. With `accumulate`, adds
 /// to `out` instead of overwriting it. f32 and f16 weights take the SIMD path; int8 weights here
 /// are dequantised on the fly (weight-only, f32 activations) by the reference: the quantised
 /// path is [`linear_i8`].
 ///
-/// # Panics
-/// If `x` or `out` is shorter than the shapes say.
+/// A slice shorter than the shapes say is a caller bug: debug builds panic, release builds
+/// write nothing (the firmware build keeps no panic path; docs/RELIABILITY.md).
 pub fn linear(
     x: &[f32],
     rows: usize,
@@ -185,8 +217,14 @@ pub fn linear(
     accumulate: bool,
 ) {
     let k = w.cols;
-    let (x, out) = (&x[..rows * k], &mut out[..rows * w.rows]);
-    let bias = bias.map(|b| &b[..w.rows]);
+    let (Some(x), Some(out), Some(bias)) = (
+        prefix(x, rows, k),
+        prefix_mut(out, rows, w.rows),
+        bias.map_or(Some(None), |b| b.get(..w.rows).map(Some)),
+    ) else {
+        debug_assert!(false, "linear: slices shorter than the shapes");
+        return;
+    };
     #[cfg(any(
         all(
             any(feature = "simd-avx2", feature = "simd-avx512"),
@@ -200,11 +238,13 @@ pub fn linear(
         )
     ))]
     if k > 0 && w.rows > 0 {
-        let used = (w.rows - 1) * w.stride + k;
-        let data = match w.w {
-            crate::Weights::F32(d) => Some(FloatData::F32(&d[..used])),
-            crate::Weights::F16(d) => Some(FloatData::F16(&d[..used])),
-            crate::Weights::I8 { .. } => None,
+        let used = (w.rows - 1)
+            .checked_mul(w.stride)
+            .and_then(|e| e.checked_add(k));
+        let data = match (w.w, used) {
+            (crate::Weights::F32(d), Some(u)) => d.get(..u).map(FloatData::F32),
+            (crate::Weights::F16(d), Some(u)) => d.get(..u).map(FloatData::F16),
+            _ => None,
         };
         if let Some(data) = data {
             let fw = FloatWeights {
@@ -239,8 +279,7 @@ pub fn linear(
 /// `x.cols()` int8 weights, row `o` starting at `o * stride`, with per-row scales `sw`; `out`
 /// is `[x.rows(), n]` row-major. Bit-exact on every backend.
 ///
-/// # Panics
-/// If a slice is shorter than the shapes say.
+/// A slice shorter than the shapes say is a caller bug, as for [`linear`].
 #[allow(clippy::too_many_arguments)]
 pub fn linear_i8(
     x: &QuantizedRows,
@@ -256,9 +295,16 @@ pub fn linear_i8(
     if n == 0 || x.rows() == 0 {
         return;
     }
-    let (q, sw) = (&q[..(n - 1) * stride + k], &sw[..n]);
-    let out = &mut out[..x.rows() * n];
-    let bias = bias.map(|b| &b[..n]);
+    let used = (n - 1).checked_mul(stride).and_then(|e| e.checked_add(k));
+    let (Some(q), Some(sw), Some(out), Some(bias)) = (
+        used.and_then(|u| q.get(..u)),
+        sw.get(..n),
+        prefix_mut(out, x.rows(), n),
+        bias.map_or(Some(None), |b| b.get(..n).map(Some)),
+    ) else {
+        debug_assert!(false, "linear_i8: slices shorter than the shapes");
+        return;
+    };
     match backend() {
         #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
         Backend::Avx512 => avx512::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
@@ -309,13 +355,13 @@ pub fn gelu(x: &mut [f32]) {
 /// `softmax(q k^T / sqrt(d) + mask) v` into columns `col..col + d` of `out`'s rows. SIMD
 /// results are within `1e-5 * max |v|` of the reference.
 ///
-/// # Panics
-/// If a slice is shorter than the shapes say or the head's columns exceed `stride`.
+/// Slices shorter than the shapes say, or head columns past `stride`, are a caller bug, as for
+/// [`linear`].
 pub fn attention(head: &AttentionHead, out: &mut [f32]) {
-    assert!(
-        head.fits(out.len()),
-        "attention: slices shorter than the shapes"
-    );
+    if !head.fits(out.len()) {
+        debug_assert!(false, "attention: slices shorter than the shapes");
+        return;
+    }
     #[cfg(all(
         any(feature = "simd-avx2", feature = "simd-avx512"),
         target_arch = "x86_64"

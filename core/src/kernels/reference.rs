@@ -45,13 +45,18 @@ pub fn dot_i8(a: &[f32], q: &[i8]) -> f32 {
     dot_with(a, q, |v| v as f32)
 }
 
-/// Dot product of `x` with row `r` of `w`.
+/// Dot product of `x` with row `r` of `w` (0 for a row past the data, which the callers'
+/// shape checks exclude).
 fn row_dot(x: &[f32], w: &Matrix, r: usize) -> f32 {
-    let span = r * w.stride..r * w.stride + w.cols;
+    let start = r * w.stride;
+    let span = start..start + w.cols;
     match w.w {
-        Weights::F32(m) => dot(x, &m[span]),
-        Weights::F16(m) => dot_f16(x, &m[span]),
-        Weights::I8 { q, scales } => dot_i8(x, &q[span]) * scales[r],
+        Weights::F32(m) => m.get(span).map_or(0.0, |row| dot(x, row)),
+        Weights::F16(m) => m.get(span).map_or(0.0, |row| dot_f16(x, row)),
+        Weights::I8 { q, scales } => match (q.get(span), scales.get(r)) {
+            (Some(row), Some(s)) => dot_i8(x, row) * s,
+            _ => 0.0,
+        },
     }
 }
 
@@ -73,12 +78,13 @@ pub fn linear(
 ) {
     let (k, n) = (w.cols, w.rows);
     for r in 0..rows {
-        let xr = &x[r * k..(r + 1) * k];
-        let or = &mut out[r * n..(r + 1) * n];
+        let (Some(xr), Some(or)) = (super::row(x, r, k), super::row_mut(out, r, n)) else {
+            return;
+        };
         for (o, y) in or.iter_mut().enumerate() {
             let mut v = row_dot(xr, w, o);
-            if let Some(b) = bias {
-                v += b[o];
+            if let Some(b) = bias.and_then(|b| b.get(o)) {
+                v += b;
             }
             store(y, v, accumulate);
         }
@@ -108,8 +114,12 @@ pub fn linear_i8(
 ) {
     let k = x.cols();
     for s in 0..x.rows() {
-        for o in 0..n {
-            let wr = &q[o * stride..o * stride + k];
+        let Some(orow) = super::row_mut(out, s, n) else {
+            return;
+        };
+        for (o, y) in orow.iter_mut().enumerate() {
+            let wr = super::row_at(q, o * stride, k).unwrap_or_default();
+            let sw = scales.get(o).copied().unwrap_or(0.0);
             let mut v = 0f32;
             for (g, wg) in wr.chunks(GROUP).enumerate() {
                 let acc: i32 = wg
@@ -117,12 +127,12 @@ pub fn linear_i8(
                     .enumerate()
                     .map(|(i, &w)| x.get(s, g * GROUP + i) as i32 * w as i32)
                     .sum();
-                v = requant(v, acc, x.scale(s, g), scales[o]);
+                v = requant(v, acc, x.scale(s, g), sw);
             }
-            if let Some(b) = bias {
-                v += b[o];
+            if let Some(b) = bias.and_then(|b| b.get(o)) {
+                v += b;
             }
-            store(&mut out[s * n + o], v, accumulate);
+            store(y, v, accumulate);
         }
     }
 }

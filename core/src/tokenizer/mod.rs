@@ -182,7 +182,7 @@ impl<'a> Tokenizer<'a> {
         let rest = text.as_bytes().get(pos..)?;
         let first = *rest.first()?;
         let mut best: Option<(u32, usize)> = None;
-        for &(s, id) in &self.specials[..self.n_specials] {
+        for &(s, id) in self.specials.iter().take(self.n_specials) {
             let s = s.as_bytes();
             if s.first() == Some(&first)
                 && rest.starts_with(s)

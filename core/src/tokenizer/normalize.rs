@@ -63,7 +63,7 @@ impl<const N: usize> Queue<N> {
         if self.head == self.len {
             return None;
         }
-        let e = self.items[self.head];
+        let e = *self.items.get(self.head)?;
         self.head += 1;
         if self.head == self.len {
             self.head = 0;
@@ -88,7 +88,7 @@ impl<const N: usize> Queue<N> {
     }
 
     fn live(&mut self) -> &mut [Entry] {
-        &mut self.items[self.head..self.len]
+        self.items.get_mut(self.head..self.len).unwrap_or(&mut [])
     }
 }
 
@@ -313,7 +313,7 @@ impl<'t, 'r, 'a> Normalizer<'t, 'r, 'a> {
         let mut kept = 0;
         let mut last_ccc = 0u8;
         for r in 0..rest.len() {
-            let e = rest[r];
+            let Some(&e) = rest.get(r) else { break };
             if kept == 0 || last_ccc < e.ccc {
                 if let Some(x) = compose(first.c, e.c) {
                     first.c = x;
@@ -322,7 +322,10 @@ impl<'t, 'r, 'a> Normalizer<'t, 'r, 'a> {
                 }
             }
             last_ccc = e.ccc;
-            rest[kept] = e;
+            // `kept <= r`: always a slot, but the optimiser cannot see it.
+            if let Some(slot) = rest.get_mut(kept) {
+                *slot = e;
+            }
             kept += 1;
         }
         let drop = rest.len() - kept;

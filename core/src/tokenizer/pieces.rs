@@ -118,7 +118,7 @@ impl Word {
 
     fn byte_start(&self, i: usize) -> usize {
         match i.checked_sub(1) {
-            Some(j) => self.byte_end[j] as usize,
+            Some(j) => self.byte_end.get(j).map_or(0, |&e| e as usize),
             None => 0,
         }
     }
@@ -127,9 +127,10 @@ impl Word {
     fn span(&self, a: usize, b: usize) -> (u32, u32) {
         let mut s = u32::MAX;
         let mut e = 0;
-        for i in a..b.min(self.stored) {
-            s = s.min(self.starts[i]);
-            e = e.max(self.ends[i]);
+        let chars = self.starts.iter().zip(&self.ends).take(b.min(self.stored));
+        for (&cs, &ce) in chars.skip(a) {
+            s = s.min(cs);
+            e = e.max(ce);
         }
         if s > e {
             (self.start, self.end)
@@ -259,7 +260,9 @@ impl<'t, 'r, 'a> Pieces<'t, 'r, 'a> {
             return self.one_piece(id);
         }
         let w = &self.word;
-        let n = w.stored;
+        // `stored` never exceeds the capacity; saying so lets the optimiser drop the bounds
+        // checks on `byte_end` and `hashes` below.
+        let n = w.stored.min(MAX_WORD_CHARS);
         if w.total > self.tok.config.max_input_chars_per_word || w.total > n {
             return self.one_piece(unk);
         }
@@ -278,8 +281,11 @@ impl<'t, 'r, 'a> Pieces<'t, 'r, 'a> {
             let mut h = hash_seed(cont);
             let mut b = sb;
             let mut longest = start;
-            for end in start + 1..=n {
-                let eb = w.byte_end[end - 1] as usize;
+            // Character `end - 1` ends at `byte_end[end - 1]`; its prefix's hash goes to
+            // `hashes[end]`.
+            let ends = w.byte_end.iter().zip(self.hashes.iter_mut().skip(1));
+            for (end, (&eb, hash)) in (start + 1..).zip(ends.take(n).skip(start)) {
+                let eb = eb as usize;
                 if eb - sb > max_bytes {
                     break;
                 }
@@ -287,10 +293,11 @@ impl<'t, 'r, 'a> Pieces<'t, 'r, 'a> {
                     h = hash_step(h, x);
                 }
                 b = eb;
-                self.hashes[end] = h;
+                *hash = h;
                 longest = end;
             }
-            let mut end = longest;
+            // `longest <= n` (a bound the optimiser loses in the loop above).
+            let mut end = longest.min(n);
             let mut found = None;
             while end > start {
                 let eb = w.byte_end[end - 1] as usize;
@@ -304,9 +311,12 @@ impl<'t, 'r, 'a> Pieces<'t, 'r, 'a> {
             let Some(id) = found else {
                 return self.one_piece(unk);
             };
-            self.ids[count] = id;
-            self.piece_end[count] = end as u16;
-            count += 1;
+            // One piece per character at most, so there is always a slot.
+            if let (Some(i), Some(e)) = (self.ids.get_mut(count), self.piece_end.get_mut(count)) {
+                *i = id;
+                *e = end as u16;
+                count += 1;
+            }
             start = end;
         }
         self.n_pieces = count;
@@ -318,20 +328,23 @@ impl Iterator for Pieces<'_, '_, '_> {
 
     fn next(&mut self) -> Option<Piece> {
         loop {
-            if self.next_piece < self.n_pieces {
-                let k = self.next_piece;
+            let k = self.next_piece;
+            let piece = (k < self.n_pieces)
+                .then(|| self.ids.get(k).zip(self.piece_end.get(k)))
+                .flatten();
+            if let Some((&id, &piece_end)) = piece {
                 self.next_piece += 1;
-                let (start, end) = if self.piece_end[k] == u16::MAX {
+                let (start, end) = if piece_end == u16::MAX {
                     (self.word.start, self.word.end)
                 } else {
-                    let a = match k.checked_sub(1) {
-                        Some(j) => self.piece_end[j] as usize,
-                        None => 0,
-                    };
-                    self.word.span(a, self.piece_end[k] as usize)
+                    let a = k
+                        .checked_sub(1)
+                        .and_then(|j| self.piece_end.get(j))
+                        .map_or(0, |&e| e as usize);
+                    self.word.span(a, piece_end as usize)
                 };
                 return Some(Piece {
-                    id: self.ids[k],
+                    id,
                     start,
                     end,
                     word: self.word_index - 1,
