@@ -127,8 +127,10 @@ impl Word {
     fn span(&self, a: usize, b: usize) -> (u32, u32) {
         let mut s = u32::MAX;
         let mut e = 0;
-        let chars = self.starts.iter().zip(&self.ends).take(b.min(self.stored));
-        for (&cs, &ce) in chars.skip(a) {
+        let chars = a..b.min(self.stored);
+        let starts = self.starts.get(chars.clone()).unwrap_or_default();
+        let ends = self.ends.get(chars).unwrap_or_default();
+        for (&cs, &ce) in starts.iter().zip(ends) {
             s = s.min(cs);
             e = e.max(ce);
         }
@@ -283,8 +285,9 @@ impl<'t, 'r, 'a> Pieces<'t, 'r, 'a> {
             let mut longest = start;
             // Character `end - 1` ends at `byte_end[end - 1]`; its prefix's hash goes to
             // `hashes[end]`.
-            let ends = w.byte_end.iter().zip(self.hashes.iter_mut().skip(1));
-            for (end, (&eb, hash)) in (start + 1..).zip(ends.take(n).skip(start)) {
+            let ends = w.byte_end.get(start..n).unwrap_or_default();
+            let hashes = self.hashes.get_mut(start + 1..).unwrap_or_default();
+            for (end, (&eb, hash)) in (start + 1..).zip(ends.iter().zip(hashes)) {
                 let eb = eb as usize;
                 if eb - sb > max_bytes {
                     break;
