@@ -2,6 +2,7 @@
 
 use crate::format::{HeadKind, Role};
 use crate::kernels::attention::{attention_quantized, QuantizedKv};
+use crate::kernels::row;
 use crate::kernels::{
     attention, gelu, groups, layer_norm, linear, linear_i8, quant_bytes, quantize_flat,
     quantize_rows, tanh, AttentionHead, QuantizedRows, PANEL_ROWS,
@@ -179,9 +180,9 @@ impl<'a> Model<'a> {
         plan: &mut CompactBuffers,
     ) -> Result<(), RunError> {
         let cfg = *self.config();
-        let (s, h) = (input.input_ids.len(), cfg.hidden_size);
+        let (s, h) = (input.input_ids.len(), nonzero(cfg.hidden_size));
         let lw = LayerWeights::new(self, l)?;
-        let rh = COMPACT_ROWS.min(s) * h;
+        let rh = nonzero(COMPACT_ROWS.min(s) * h);
         let ng = groups(h);
         let CompactBuffers {
             k,
@@ -196,8 +197,11 @@ impl<'a> Model<'a> {
         } = plan;
         let kv_rows = k
             .chunks_mut(rh)
-            .zip(k_scales.chunks_mut(rh / h * ng))
-            .zip(v.chunks_mut(rh).zip(v_scales.chunks_mut(rh / h * ng)));
+            .zip(k_scales.chunks_mut(nonzero(rh / h * ng)))
+            .zip(
+                v.chunks_mut(rh)
+                    .zip(v_scales.chunks_mut(nonzero(rh / h * ng))),
+            );
         for (x, ((kb, ksb), (vb, vsb))) in hidden.chunks(rh).zip(kv_rows) {
             let rows = x.len() / h;
             let out = prefix(ctx, x.len())?;
@@ -263,17 +267,17 @@ impl<'a> Model<'a> {
         let cfg = *self.config();
         let s = self.check_input(input)?;
         let needed = self.scratch_len(s);
-        if scratch.len() < needed {
-            return Err(RunError::ScratchTooSmall {
-                needed,
-                given: scratch.len(),
-            });
-        }
-        let h = cfg.hidden_size;
-        let (hidden, work) = scratch[..needed].split_at_mut(s * h);
+        let too_small = RunError::ScratchTooSmall {
+            needed,
+            given: scratch.len(),
+        };
+        let (hidden, work) = scratch
+            .get_mut(..needed)
+            .and_then(|sc| sc.split_at_mut_checked(s * cfg.hidden_size))
+            .ok_or(too_small)?;
         self.embed(input, hidden)?;
         for layer in 0..cfg.num_layers {
-            self.layer(layer, input, hidden, work, threads.max(1))?;
+            self.layer(layer, input, hidden, work, threads)?;
         }
         Ok(Encoded {
             model: self,
@@ -285,24 +289,39 @@ impl<'a> Model<'a> {
     }
 
     fn embed(&self, input: &Input, hidden: &mut [f32]) -> Result<(), RunError> {
-        let h = self.config().hidden_size;
+        let h = nonzero(self.config().hidden_size);
         let word = self.matrix(Role::WordEmb, 0).ok_or(MISSING)?;
         let pos = self.matrix(Role::PosEmb, 0).ok_or(MISSING)?;
         let typ = self.matrix(Role::TypeEmb, 0).ok_or(MISSING)?;
         let g = self.vector(Role::EmbLnWeight, 0).ok_or(MISSING)?;
         let b = self.vector(Role::EmbLnBias, 0).ok_or(MISSING)?;
         let mut tmp = [0f32; 64];
-        for (i, row) in hidden.chunks_exact_mut(h).enumerate() {
-            let t = input.token_type_ids.map_or(0, |t| t[i]) as usize;
-            word.row_into(input.input_ids[i] as usize, row);
+        for (i, (row, &id)) in hidden.chunks_exact_mut(h).zip(input.input_ids).enumerate() {
+            let t = input
+                .token_type_ids
+                .and_then(|t| t.get(i))
+                .map_or(0, |&t| t);
+            // Ids, types and positions were checked against the tables (`check_input`).
+            word.row_into(id as usize, row)
+                .ok_or(RunError::IdOutOfRange { position: i, id })?;
             // Add the two other embeddings chunk by chunk through a small stack buffer: no
             // extra scratch, and the sum order is transformers' (word + type) + position.
             for (c, dst) in row.chunks_mut(tmp.len()).enumerate() {
                 let part = &mut tmp[..dst.len()];
                 let cols = c * 64;
-                typ.columns(cols, dst.len()).row_into(t, part);
+                typ.columns(cols, dst.len())
+                    .row_into(t as usize, part)
+                    .ok_or(RunError::TypeOutOfRange {
+                        position: i,
+                        token_type: t,
+                    })?;
                 dst.iter_mut().zip(part.iter()).for_each(|(d, v)| *d += v);
-                pos.columns(cols, dst.len()).row_into(i, part);
+                pos.columns(cols, dst.len())
+                    .row_into(i, part)
+                    .ok_or(RunError::TooLong {
+                        len: input.input_ids.len(),
+                        max: pos.rows,
+                    })?;
                 dst.iter_mut().zip(part.iter()).for_each(|(d, v)| *d += v);
             }
             layer_norm(row, g, b, self.config().layer_norm_eps);
@@ -328,12 +347,12 @@ impl<'a> Model<'a> {
         let (s, h) = (input.input_ids.len(), cfg.hidden_size);
         let sh = s * h;
         let lw = LayerWeights::new(self, l)?;
-        let (q, rest) = work.split_at_mut(sh);
-        let (k, rest) = rest.split_at_mut(sh);
-        let (val, rest) = rest.split_at_mut(sh);
-        let (ctx, rest) = rest.split_at_mut(sh);
+        let (q, rest) = split_mut(work, sh);
+        let (k, rest) = split_mut(rest, sh);
+        let (val, rest) = split_mut(rest, sh);
+        let (ctx, rest) = split_mut(rest, sh);
         let tile_w = FFN_TILE.min(cfg.intermediate_size);
-        let (tile, rest) = rest.split_at_mut(s * tile_w);
+        let (tile, rest) = split_mut(rest, s * tile_w);
         // With int8 weights, the layer input and one FFN tile are also kept quantised (the
         // areas `scratch_len_for(.., DType::I8)` adds after the float buffers).
         let (mut xq, mut tq) = if self.has_int8_layers() {
@@ -344,7 +363,7 @@ impl<'a> Model<'a> {
             (None, None)
         };
         let chunk = s
-            .div_ceil(threads)
+            .div_ceil(threads.max(1))
             .next_multiple_of(PANEL_ROWS)
             .max(PANEL_ROWS);
 
@@ -358,10 +377,10 @@ impl<'a> Model<'a> {
                 xq.as_mut().map(QuantArea::reborrow),
             );
             run_chunks(&mut jobs, |rows| {
-                let (x, rx) = parts.0.split_at(rows * h);
-                let (qq, rq) = core::mem::take(&mut parts.1).split_at_mut(rows * h);
-                let (kk, rk) = core::mem::take(&mut parts.2).split_at_mut(rows * h);
-                let (vv, rv) = core::mem::take(&mut parts.3).split_at_mut(rows * h);
+                let (x, rx) = parts.0.split_at(rows.saturating_mul(h).min(parts.0.len()));
+                let (qq, rq) = split_mut(core::mem::take(&mut parts.1), rows * h);
+                let (kk, rk) = split_mut(core::mem::take(&mut parts.2), rows * h);
+                let (vv, rv) = split_mut(core::mem::take(&mut parts.3), rows * h);
                 let (mut a, ra) = split_area(parts.4.take(), rows, h);
                 parts = (rx, rq, rk, rv, ra);
                 move || {
@@ -389,10 +408,10 @@ impl<'a> Model<'a> {
                 tq.as_mut().map(QuantArea::reborrow),
             );
             run_chunks(&mut jobs, |rows| {
-                let (x, rx) = core::mem::take(&mut parts.0).split_at_mut(rows * h);
-                let (c, rc) = core::mem::take(&mut parts.1).split_at_mut(rows * h);
-                let (qa, rqa) = core::mem::take(&mut parts.2).split_at_mut(rows * h);
-                let (t, rt) = core::mem::take(&mut parts.3).split_at_mut(rows * tile_w);
+                let (x, rx) = split_mut(core::mem::take(&mut parts.0), rows * h);
+                let (c, rc) = split_mut(core::mem::take(&mut parts.1), rows * h);
+                let (qa, rqa) = split_mut(core::mem::take(&mut parts.2), rows * h);
+                let (t, rt) = split_mut(core::mem::take(&mut parts.3), rows * tile_w);
                 let (xa, rxa) = split_area(parts.4.take(), rows, h);
                 let (ta, rta) = split_area(parts.5.take(), rows, tile_w);
                 parts = (rx, rc, rqa, rt, rxa, rta);
@@ -411,7 +430,7 @@ impl<'a> Model<'a> {
     /// no `seq x seq` matrix).
     fn attention(&self, input: &Input, q: &[f32], k: &[f32], v: &[f32], ctx: &mut [f32]) {
         let cfg = &self.config();
-        let (h, d) = (cfg.hidden_size, cfg.head_dim());
+        let (h, d) = (nonzero(cfg.hidden_size), cfg.head_dim());
         for head in 0..cfg.num_heads {
             let view = AttentionHead {
                 q,
@@ -487,7 +506,7 @@ impl<'a> LayerWeights<'a> {
         mut xq: Option<QuantArea>,
         mut tq: Option<QuantArea>,
     ) {
-        let h = cfg.hidden_size;
+        let h = nonzero(cfg.hidden_size);
         let x = quantize(ctx, rows, h, &mut xq);
         project(
             ctx,
@@ -505,15 +524,16 @@ impl<'a> LayerWeights<'a> {
         // The context is consumed: its rows hold the FFN output from here on.
         let out = ctx;
         for row in out.chunks_exact_mut(h) {
-            row.copy_from_slice(self.b2);
+            row.iter_mut().zip(self.b2).for_each(|(o, b)| *o = *b);
         }
         let x = quantize(hidden, rows, h, &mut xq);
         let tile_w = FFN_TILE.min(cfg.intermediate_size);
         let mut t0 = 0;
         while t0 < cfg.intermediate_size {
             let tw = tile_w.min(cfg.intermediate_size - t0);
-            let inter = &mut tile[..rows * tw];
-            let b1 = Some(&self.b1[t0..t0 + tw]);
+            let inter = split_mut(tile, rows * tw).0;
+            // Past the end (impossible: the loader checked the length), the kernel refuses it.
+            let b1 = Some(self.b1.get(t0..).unwrap_or_default());
             project(
                 hidden,
                 x.as_ref(),
@@ -541,6 +561,20 @@ impl<'a> LayerWeights<'a> {
             layer_norm(x, self.ln2.0, self.ln2.1, cfg.layer_norm_eps);
         }
     }
+}
+
+/// `n`, or 1 if it is 0: for sizes a loaded model never has at 0 (the loader refuses a zero
+/// `hidden_size`), so that `chunks(n)` and `/ n` keep no panic path the optimiser cannot rule
+/// out.
+fn nonzero(n: usize) -> usize {
+    n.max(1)
+}
+
+/// `buf` split after `n` elements, or after all of them if it is shorter. The plans size every
+/// buffer from the same formulas, so the clamp never applies; it keeps the split panic-free.
+fn split_mut<T>(buf: &mut [T], n: usize) -> (&mut [T], &mut [T]) {
+    let n = n.min(buf.len());
+    buf.split_at_mut(n)
 }
 
 /// Consecutive row counts of at most `chunk` covering `rows` rows.
@@ -604,10 +638,8 @@ fn split_area<'s>(
     match area {
         None => (None, None),
         Some(a) => {
-            let nb = quant_bytes(rows, cols).min(a.data.len());
-            let ns = (rows * groups(cols)).min(a.scales.len());
-            let (d0, d1) = a.data.split_at_mut(nb);
-            let (s0, s1) = a.scales.split_at_mut(ns);
+            let (d0, d1) = split_mut(a.data, quant_bytes(rows, cols));
+            let (s0, s1) = split_mut(a.scales, rows * groups(cols));
             (
                 Some(QuantArea {
                     data: d0,
@@ -697,8 +729,8 @@ impl<'s> QuantArea<'s> {
     /// Splits the area for `rows x cols` off the front of `buf` (the layout of
     /// [`crate::scratch::quant_area_len`]).
     fn split(buf: &'s mut [f32], rows: usize, cols: usize) -> (Self, &'s mut [f32]) {
-        let (data, rest) = buf.split_at_mut(quant_bytes(rows, cols).div_ceil(4));
-        let (scales, rest) = rest.split_at_mut(rows * groups(cols));
+        let (data, rest) = split_mut(buf, quant_bytes(rows, cols).div_ceil(4));
+        let (scales, rest) = split_mut(rest, rows * groups(cols));
         let data: &mut [i8] = bytemuck::cast_slice_mut(data);
         (QuantArea { data, scales }, rest)
     }
@@ -767,7 +799,11 @@ impl<'r, 'a> Encoded<'r, 'a> {
         check_len(h, out.len())?;
         let w = self.model.matrix(Role::PoolerWeight, 0).ok_or(MISSING)?;
         let b = self.model.vector(Role::PoolerBias, 0).ok_or(MISSING)?;
-        linear(&self.hidden[..h], 1, &w, Some(b), out, false);
+        let cls = self.hidden.get(..h).ok_or(RunError::ScratchTooSmall {
+            needed: h,
+            given: self.hidden.len(),
+        })?;
+        linear(cls, 1, &w, Some(b), out, false);
         tanh(out);
         Ok(())
     }
@@ -779,8 +815,9 @@ impl<'r, 'a> Encoded<'r, 'a> {
         check_len(h, out.len())?;
         out.fill(0.0);
         let mut count = 0f32;
-        for (i, row) in self.hidden.chunks_exact(h).enumerate() {
-            let w = self.mask.map_or(1.0, |m| if m[i] != 0 { 1.0 } else { 0.0 });
+        for (i, row) in self.hidden.chunks_exact(nonzero(h)).enumerate() {
+            let masked = self.mask.and_then(|m| m.get(i)) == Some(&0);
+            let w = if masked { 0.0 } else { 1.0 };
             out.iter_mut().zip(row).for_each(|(o, x)| *o += x * w);
             count += w;
         }
@@ -798,11 +835,14 @@ impl<'r, 'a> Encoded<'r, 'a> {
         let w = self.model.matrix(role_w, 0).ok_or(RunError::NoSuchHead)?;
         let b = self.model.vector(role_b, 0).ok_or(RunError::NoSuchHead)?;
         check_len(w.rows, out.len())?;
-        let pooled = core::mem::take(&mut self.work);
-        self.pooled_output(&mut pooled[..h])?;
-        linear(&pooled[..h], 1, &w, Some(b), out, false);
-        self.work = pooled;
-        Ok(())
+        let work = core::mem::take(&mut self.work);
+        let result = prefix(work, h).and_then(|pooled| {
+            self.pooled_output(pooled)?;
+            linear(pooled, 1, &w, Some(b), out, false);
+            Ok(())
+        });
+        self.work = work;
+        result
     }
 
     /// Sequence-classification (or multi-label, or regression) logits from the pooled output,
@@ -847,8 +887,8 @@ impl<'r, 'a> Encoded<'r, 'a> {
         check_len(cfg.vocab_size, out.len())?;
         let m = |r| model.matrix(r, 0).ok_or(MISSING);
         let v = |r| model.vector(r, 0).ok_or(MISSING);
-        let t = &mut self.work[..h];
-        let x = &self.hidden[position * h..(position + 1) * h];
+        let t = prefix(self.work, h)?;
+        let x = row(self.hidden, position, h).ok_or(RunError::PositionOutOfRange)?;
         linear(
             x,
             1,

@@ -9,6 +9,7 @@
 use super::quant::{groups, GROUP};
 use super::reference::{dot, dot_i8};
 use super::vmath::exp;
+use super::{row_at, row_at_mut};
 use crate::scratch::ATTN_BLOCK;
 
 /// One head's view of the Q, K and V activations (row-major, `stride` floats per token; the
@@ -44,7 +45,7 @@ impl AttentionHead<'_> {
     /// What transformers adds to the score of key `j`.
     pub(super) fn bias(&self, j: usize) -> f32 {
         match self.mask {
-            Some(m) if m[j] == 0 => f32::MIN,
+            Some(m) if m.get(j) == Some(&0) => f32::MIN,
             _ => 0.0,
         }
     }
@@ -68,8 +69,9 @@ impl AttentionHead<'_> {
 /// `col..col + d` of `out` (row `r` at `r * stride`), see [`super::attention`].
 pub fn attention(hd: &AttentionHead, out: &mut [f32]) {
     let (d, stride, col) = (hd.d, hd.stride, hd.col);
-    let key = |j: usize| &hd.k[j * stride + col..][..d];
-    let value = |j: usize| &hd.v[j * stride + col..][..d];
+    // The slices were checked against the shapes (`fits`); a missing row reads as empty.
+    let key = |j: usize| row_at(hd.k, j * stride + col, d).unwrap_or_default();
+    let value = |j: usize| row_at(hd.v, j * stride + col, d).unwrap_or_default();
     stream(
         hd,
         out,
@@ -142,17 +144,18 @@ pub fn attention_quantized(hd: &AttentionHead, kv: &QuantizedKv, out: &mut [f32]
         |qi, j| {
             segments(col, d)
                 .map(|(c, n, g)| {
-                    let k = &kv.k[j * stride + col + c..][..n];
-                    dot_i8(&qi[c..c + n], k) * kv.k_scales[j * ng + g]
+                    let q = row_at(qi, c, n).unwrap_or_default();
+                    let k = row_at(kv.k, j * stride + col + c, n).unwrap_or_default();
+                    dot_i8(q, k) * kv.k_scales.get(j * ng + g).copied().unwrap_or(0.0)
                 })
                 .sum()
         },
         |acc, p, j| {
             for (c, n, g) in segments(col, d) {
-                let f = p * kv.v_scales[j * ng + g];
-                let v = &kv.v[j * stride + col + c..][..n];
-                acc[c..c + n]
-                    .iter_mut()
+                let f = p * kv.v_scales.get(j * ng + g).copied().unwrap_or(0.0);
+                let v = row_at(kv.v, j * stride + col + c, n).unwrap_or_default();
+                let a = row_at_mut(acc, c, n).unwrap_or_default();
+                a.iter_mut()
                     .zip(v)
                     .for_each(|(a, x)| *a += f * f32::from(*x));
             }
@@ -172,9 +175,11 @@ fn stream(
     let scale = hd.scale();
     let mut scores = [0f32; ATTN_BLOCK];
     for r in 0..hd.rows {
-        let qi = &hd.q[r * stride + hd.col..][..d];
+        let at = r * stride + hd.col;
         // The output row itself accumulates the weighted values.
-        let acc = &mut out[r * stride + hd.col..][..d];
+        let (Some(qi), Some(acc)) = (row_at(hd.q, at, d), row_at_mut(out, at, d)) else {
+            return;
+        };
         let mut max = f32::NEG_INFINITY;
         let mut sum = 0f32;
         acc.fill(0.0);

@@ -82,7 +82,8 @@ impl<'a> QuantizedRows<'a> {
 
     /// Scale of row `s`, group `g`.
     pub fn scale(&self, s: usize, g: usize) -> f32 {
-        self.scales[s * groups(self.cols) + g]
+        let at = s * groups(self.cols) + g;
+        self.scales.get(at).copied().unwrap_or(0.0)
     }
 
     /// Quads per row (columns rounded up to a multiple of 4, divided by 4).
@@ -90,7 +91,8 @@ impl<'a> QuantizedRows<'a> {
         self.cols.div_ceil(4)
     }
 
-    /// Panel `p`: `quads() * PANEL_ROWS * 4` bytes.
+    /// Panel `p`: `quads() * PANEL_ROWS * 4` bytes. Every row's panel is in `data` (the
+    /// constructors take [`quant_bytes`] bytes); past them, empty.
     #[cfg(any(
         all(
             any(feature = "simd-avx2", feature = "simd-avx512"),
@@ -106,12 +108,13 @@ impl<'a> QuantizedRows<'a> {
     ))]
     pub(super) fn panel(&self, p: usize) -> &'a [i8] {
         let len = self.quads() * PANEL_ROWS * 4;
-        &self.data[p * len..(p + 1) * len]
+        super::row(self.data, p, len).unwrap_or_default()
     }
 
-    /// Quantised element `(s, k)`.
+    /// Quantised element `(s, k)` (0 past the rows).
     pub fn get(&self, s: usize, k: usize) -> i8 {
-        self.data[index(self.quads(), s, k)]
+        let at = index(self.quads(), s, k);
+        self.data.get(at).copied().unwrap_or(0)
     }
 }
 
@@ -120,10 +123,8 @@ fn index(quads: usize, s: usize, k: usize) -> usize {
 }
 
 /// Quantises `rows x cols` row-major `x` into `data` (at least [`quant_bytes`] long) and
-/// `scales` (`rows * groups(cols)` long).
-///
-/// # Panics
-/// If a buffer is shorter than stated.
+/// `scales` (`rows * groups(cols)` long). A shorter buffer is a caller bug: debug builds
+/// panic, release builds return no rows (so the kernels write nothing).
 pub fn quantize_rows<'a>(
     x: &[f32],
     rows: usize,
@@ -131,11 +132,21 @@ pub fn quantize_rows<'a>(
     data: &'a mut [i8],
     scales: &'a mut [f32],
 ) -> QuantizedRows<'a> {
-    let data = &mut data[..quant_bytes(rows, cols)];
     let ng = groups(cols);
-    let scales = &mut scales[..rows * ng];
+    let (Some(x), Some(data), Some(scales)) = (
+        rows.checked_mul(cols).and_then(|n| x.get(..n)),
+        data.get_mut(..quant_bytes(rows, cols)),
+        rows.checked_mul(ng).and_then(|n| scales.get_mut(..n)),
+    ) else {
+        debug_assert!(false, "quantize_rows: buffers shorter than the shapes");
+        return QuantizedRows {
+            data: &[],
+            scales: &[],
+            rows: 0,
+            cols,
+        };
+    };
     data.fill(0);
-    let x = &x[..rows * cols];
     #[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]
     if cols > 0 && super::avx2::available() {
         super::avx2::quantize(x, cols, data, scales);
@@ -165,10 +176,16 @@ pub(super) fn quantize_scalar(x: &[f32], cols: usize, data: &mut [i8], scales: &
     let mut buf = [0i8; GROUP];
     for (s, row) in x.chunks_exact(cols).enumerate() {
         for (g, chunk) in row.chunks(GROUP).enumerate() {
-            scales[s * ng + g] = quantize_group(chunk, &mut buf);
+            let scale = quantize_group(chunk, &mut buf);
+            if let Some(sc) = scales.get_mut(s * ng + g) {
+                *sc = scale;
+            }
             for (kq, quad) in buf[..chunk.len()].chunks(4).enumerate() {
                 let at = index(quads, s, g * GROUP + kq * 4);
-                data[at..at + quad.len()].copy_from_slice(quad);
+                // In bounds: `data` holds the rows' panels (checked by the caller).
+                if let Some(d) = super::row_at_mut(data, at, quad.len()) {
+                    d.iter_mut().zip(quad).for_each(|(d, q)| *d = *q);
+                }
             }
         }
     }

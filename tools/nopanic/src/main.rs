@@ -31,7 +31,14 @@ fn run(out: &mut [f32]) -> Option<()> {
         .with_token_types(types)
         .with_attention_mask(mask);
     let mut scratch = [0f32; 1 << 14];
-    let mut enc = model.forward(&input, black_box(&mut scratch[..])).ok()?;
+    let scratch = black_box(&mut scratch[..]);
+    // Both memory plans: firmware runs the compact one, hosts the full one.
+    let mut enc = if black_box(true) {
+        model.forward_compact(&input, scratch)
+    } else {
+        model.forward(&input, scratch)
+    }
+    .ok()?;
     let h = model.config().hidden_size;
     let out = black_box(out);
     let _ = enc.pooled_output(out.get_mut(..h)?);
