@@ -7,7 +7,7 @@
 //! same algorithm on blocks of queries (`avx2_attention.rs`).
 
 use super::quant::{groups, GROUP};
-use super::reference::{dot, dot_i8};
+use super::reference::dot;
 use super::vmath::exp;
 use super::{row_at, row_at_mut};
 use crate::scratch::ATTN_BLOCK;
@@ -119,10 +119,15 @@ fn segments(col: usize, d: usize) -> impl Iterator<Item = (usize, usize, usize)>
     })
 }
 
+/// Query rows and keys [`attention_quantized`] takes at a time: each key and value segment is
+/// converted to f32 once per block of query rows, not once per row (1.1 KiB of stack).
+const QR: usize = 16;
+const QK: usize = 16;
+
 /// [`attention`] with the keys and values in int8 (`hd.k` and `hd.v` are not read): the
-/// compact plan's attention. Each score is `sum over groups of scale * (q . k_int8)` and each
-/// value adds `p * scale * v_int8` per group. Does nothing if a slice is shorter than the
-/// shapes say.
+/// compact plan's attention. The same streamed softmax, on blocks of [`QR`] query rows and
+/// [`QK`] keys; a key or value row is used as `int8 * scale` in f32, one scale group at a time.
+/// Does nothing if a slice is shorter than the shapes say.
 pub fn attention_quantized(hd: &AttentionHead, kv: &QuantizedKv, out: &mut [f32]) {
     let (d, stride, col) = (hd.d, hd.stride, hd.col);
     let ng = groups(stride);
@@ -138,29 +143,86 @@ pub fn attention_quantized(hd: &AttentionHead, kv: &QuantizedKv, out: &mut [f32]
     {
         return;
     }
-    stream(
-        hd,
-        out,
-        |qi, j| {
-            segments(col, d)
-                .map(|(c, n, g)| {
-                    let q = row_at(qi, c, n).unwrap_or_default();
-                    let k = row_at(kv.k, j * stride + col + c, n).unwrap_or_default();
-                    dot_i8(q, k) * kv.k_scales.get(j * ng + g).copied().unwrap_or(0.0)
-                })
-                .sum()
-        },
-        |acc, p, j| {
-            for (c, n, g) in segments(col, d) {
-                let f = p * kv.v_scales.get(j * ng + g).copied().unwrap_or(0.0);
-                let v = row_at(kv.v, j * stride + col + c, n).unwrap_or_default();
-                let a = row_at_mut(acc, c, n).unwrap_or_default();
-                a.iter_mut()
-                    .zip(v)
-                    .for_each(|(a, x)| *a += f * f32::from(*x));
+    let scale = hd.scale();
+    let mut seg = [0f32; GROUP];
+    let mut scores = [[0f32; QK]; QR];
+    // Segment `(c, n, g)` of row `j` of `data`, times its scale, into `seg`; returns its `n`
+    // values (the slices were checked above: a missing row reads as empty).
+    let mut widen = |data: &[i8], scales: &[f32], j: usize, (c, n, g): (usize, usize, usize)| {
+        let s = scales.get(j * ng + g).copied().unwrap_or(0.0);
+        let x = row_at(data, j * stride + col + c, n).unwrap_or_default();
+        seg.iter_mut()
+            .zip(x)
+            .for_each(|(o, v)| *o = f32::from(*v) * s);
+        seg
+    };
+    let mut r0 = 0;
+    while r0 < hd.rows {
+        let nr = QR.min(hd.rows - r0);
+        let at = |r: usize, c: usize| (r0 + r) * stride + col + c;
+        let mut max = [f32::NEG_INFINITY; QR];
+        let mut sum = [0f32; QR];
+        for r in 0..nr {
+            row_at_mut(out, at(r, 0), d).unwrap_or_default().fill(0.0);
+        }
+        let mut j0 = 0;
+        while j0 < hd.seq {
+            let nk = QK.min(hd.seq - j0);
+            for row in scores.iter_mut().take(nr) {
+                row.fill(0.0);
             }
-        },
-    );
+            for jj in 0..nk {
+                for part in segments(col, d) {
+                    let k = widen(kv.k, kv.k_scales, j0 + jj, part);
+                    let (c, n, _) = part;
+                    for (r, row) in scores.iter_mut().take(nr).enumerate() {
+                        let q = row_at(hd.q, at(r, c), n).unwrap_or_default();
+                        if let Some(s) = row.get_mut(jj) {
+                            *s += dot(q, &k);
+                        }
+                    }
+                }
+            }
+            // The online-softmax update of `attention`, per row; scores become probabilities.
+            let rows = scores.iter_mut().zip(max.iter_mut().zip(sum.iter_mut()));
+            for (r, (row, (max, sum))) in rows.take(nr).enumerate() {
+                let row = row.get_mut(..nk).unwrap_or_default();
+                let mut block_max = f32::NEG_INFINITY;
+                for (jj, sc) in row.iter_mut().enumerate() {
+                    *sc = *sc * scale + hd.bias(j0 + jj);
+                    block_max = block_max.max(*sc);
+                }
+                let new_max = max.max(block_max);
+                let correction = exp(*max - new_max);
+                *sum *= correction;
+                let acc = row_at_mut(out, at(r, 0), d).unwrap_or_default();
+                acc.iter_mut().for_each(|a| *a *= correction);
+                for sc in row.iter_mut() {
+                    *sc = exp(*sc - new_max);
+                    *sum += *sc;
+                }
+                *max = new_max;
+            }
+            for jj in 0..nk {
+                for part in segments(col, d) {
+                    let v = widen(kv.v, kv.v_scales, j0 + jj, part);
+                    let (c, n, _) = part;
+                    for (r, row) in scores.iter().take(nr).enumerate() {
+                        let p = row.get(jj).copied().unwrap_or(0.0);
+                        let acc = row_at_mut(out, at(r, c), n).unwrap_or_default();
+                        acc.iter_mut().zip(&v).for_each(|(a, x)| *a += p * x);
+                    }
+                }
+            }
+            j0 += nk;
+        }
+        for (r, s) in sum.iter().take(nr).enumerate() {
+            let inv = 1.0 / s;
+            let acc = row_at_mut(out, at(r, 0), d).unwrap_or_default();
+            acc.iter_mut().for_each(|a| *a *= inv);
+        }
+        r0 += nr;
+    }
 }
 
 /// The streamed softmax shared by both attentions: per query row, `score(q_row, j)` is the
@@ -332,8 +394,8 @@ mod tests {
     }
 
     /// The int8 keys and values, dequantised, through the f32 scalar attention: the same
-    /// softmax up to summation order (per group, then scaled), on head widths that cross and
-    /// do not fill the 32-column scale groups, with and without a mask.
+    /// softmax up to summation order, on head widths that cross and do not fill the 32-column
+    /// scale groups, with and without a mask, over more than one block of rows and of keys.
     #[test]
     fn quantized_kv_matches_dequantized() {
         let mut rng = Rng(7);
@@ -342,6 +404,7 @@ mod tests {
             (32, 3, 70, 4, true),
             (24, 3, 9, 9, false),
             (64, 2, 64, 16, true),
+            (16, 2, 33, 21, true),
         ] {
             let stride = heads * d;
             let q: Vec<f32> = (0..rows * stride).map(|_| rng.f() * 2.0).collect();
