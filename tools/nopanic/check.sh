@@ -5,7 +5,8 @@
 # the `gate` build whose panic handler references an undefined symbol.
 #
 # Prints `panic sites: N` per kernel set. Exits 0 unless NOPANIC_GATE=1, in which case any panic
-# site (a failed gate link) fails the script: that is the switch that makes it a CI gate.
+# site (a failed gate link) fails the script: that is the switch that makes it a CI gate
+# (.ci/run sets it).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
