@@ -21,6 +21,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)
 
+# One build for every target first, so a compile error is reported as one, not as a crash.
+cargo +nightly fuzz build || { echo "fuzz targets FAILED TO BUILD"; exit 1; }
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for t in "${targets[@]}"; do

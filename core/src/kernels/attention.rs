@@ -366,16 +366,22 @@ mod tests {
     #[test]
     fn matches_softmax_on_random_shapes() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        for &(d, heads, seq, rows) in &[
-            (32, 3, 128, 40),
-            (64, 2, 65, 16),
-            (1, 1, 1, 1),
-            (5, 2, 7, 3),
-            (8, 1, 200, 17),
-            (33, 2, 64, 33),
-            (130, 1, 70, 5),
-            (257, 2, 9, 18),
-        ] {
+        // Miri interprets every instruction: there, a few shapes that still cross the blocks.
+        let shapes: &[(usize, usize, usize, usize)] = if cfg!(miri) {
+            &[(1, 1, 1, 1), (5, 2, 7, 3), (33, 2, 20, 18)]
+        } else {
+            &[
+                (32, 3, 128, 40),
+                (64, 2, 65, 16),
+                (1, 1, 1, 1),
+                (5, 2, 7, 3),
+                (8, 1, 200, 17),
+                (33, 2, 64, 33),
+                (130, 1, 70, 5),
+                (257, 2, 9, 18),
+            ]
+        };
+        for &(d, heads, seq, rows) in shapes {
             check(&mut rng, d, heads, seq, rows, None);
         }
     }
@@ -383,8 +389,10 @@ mod tests {
     #[test]
     fn masks_like_transformers() {
         let mut rng = Rng(42);
-        let seq = 150;
-        let some: Vec<u32> = (0..seq).map(|j| u32::from(j % 3 != 1 && j < 140)).collect();
+        let seq = if cfg!(miri) { 24 } else { 150 };
+        let some: Vec<u32> = (0..seq)
+            .map(|j| u32::from(j % 3 != 1 && j < seq - 10))
+            .collect();
         check(&mut rng, 32, 2, seq, 21, Some(&some));
         // All masked: transformers' scores are all f32::MIN, so its softmax is uniform.
         let none = vec![0u32; seq];

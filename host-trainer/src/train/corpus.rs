@@ -28,6 +28,8 @@ pub struct CorpusStats {
     pub untokenizable_lines: usize,
     pub empty_documents: usize,
     pub one_sentence_documents: usize,
+    /// Where the first skipped line is (`file:line: why`), so a user can look at it.
+    pub first_skipped: Option<String>,
 }
 
 impl fmt::Display for CorpusStats {
@@ -47,13 +49,18 @@ impl fmt::Display for CorpusStats {
             self.untokenizable_lines,
             self.empty_documents,
             self.one_sentence_documents
-        )
+        )?;
+        match &self.first_skipped {
+            Some(at) => write!(f, "; first skipped line: {at}"),
+            None => Ok(()),
+        }
     }
 }
 
 /// Splits raw bytes in Google's format into documents of sentence strings. Bad lines are
-/// counted and end the current document (the next sentence starts a new one).
-pub fn split_documents(bytes: &[u8], stats: &mut CorpusStats) -> Vec<Vec<String>> {
+/// counted and end the current document (the next sentence starts a new one); `name` is the
+/// file's name for the report.
+pub fn split_documents(name: &str, bytes: &[u8], stats: &mut CorpusStats) -> Vec<Vec<String>> {
     let mut docs = Vec::new();
     let mut cur: Vec<String> = Vec::new();
     let close = |cur: &mut Vec<String>, docs: &mut Vec<Vec<String>>| {
@@ -64,14 +71,21 @@ pub fn split_documents(bytes: &[u8], stats: &mut CorpusStats) -> Vec<Vec<String>
     let mut saw_blank_run = false;
     // The newline ending the last line does not start another (empty) line.
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    for raw in body.split(|&b| b == b'\n') {
+    for (n, raw) in body.split(|&b| b == b'\n').enumerate() {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let mut skip = |why: &str| {
+            if stats.first_skipped.is_none() {
+                stats.first_skipped = Some(format!("{name}:{}: {why}", n + 1));
+            }
+        };
         if raw.len() > MAX_LINE_BYTES {
+            skip("over the line limit");
             stats.overlong_lines += 1;
             close(&mut cur, &mut docs);
             continue;
         }
         let Ok(line) = std::str::from_utf8(raw) else {
+            skip("invalid UTF-8");
             stats.invalid_utf8_lines += 1;
             close(&mut cur, &mut docs);
             continue;
@@ -105,7 +119,11 @@ pub fn load_corpus(
         let p = p.as_ref();
         let bytes = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
         stats.files += 1;
-        texts.extend(split_documents(&bytes, &mut stats));
+        texts.extend(split_documents(
+            &p.display().to_string(),
+            &bytes,
+            &mut stats,
+        ));
     }
     let tokenized: Vec<(Document, usize)> = texts
         .par_iter()
@@ -308,7 +326,7 @@ mod tests {
         bytes.extend(vec![b'a'; MAX_LINE_BYTES + 1]);
         bytes.extend(b"\nFive.\n");
         let mut st = CorpusStats::default();
-        let docs = split_documents(&bytes, &mut st);
+        let docs = split_documents("c.txt", &bytes, &mut st);
         assert_eq!(
             docs,
             vec![
@@ -320,11 +338,15 @@ mod tests {
         );
         assert_eq!(st.invalid_utf8_lines, 1);
         assert_eq!(st.overlong_lines, 1);
+        assert_eq!(st.first_skipped.as_deref(), Some("c.txt:7: invalid UTF-8"));
         // Three blank lines in a row: Google's reader opens two empty documents.
         assert_eq!(st.empty_documents, 2);
         // A file ending in a blank line holds no empty document.
         let mut st = CorpusStats::default();
-        assert_eq!(split_documents(b"A.\nB.\n\nC.\n\n", &mut st).len(), 2);
+        assert_eq!(
+            split_documents("d.txt", b"A.\nB.\n\nC.\n\n", &mut st).len(),
+            2
+        );
         assert_eq!(st.empty_documents, 0);
     }
 
