@@ -39,7 +39,7 @@ const NP: usize = 16;
 const FR: usize = 6;
 /// Largest inner-dimension block of the float GEMM: the packed panel is `KC x NP` f32 = 16 KiB,
 /// half of L1.
-const KC: usize = 256;
+const KC: usize = 384;
 /// Token rows per block sharing one packed panel: the block's activations (`MC x KC` f32 =
 /// 240 KiB, or `MC x k` bytes for int8) stay in L2 while every panel sweeps them; a multiple of
 /// both micro-tile heights.
@@ -77,8 +77,15 @@ unsafe fn sgemm(
     let (k, n) = (w.cols, w.rows);
     // Equal K blocks (384 -> 2 x 192 rather than 256 + 128), a multiple of 8 for the packing.
     let kc_max = k.div_ceil(k.div_ceil(KC)).next_multiple_of(8).min(KC);
-    let mut pack = Aligned([0f32; KC * NP]);
+    // Uninitialised: `pack_float` writes every element a tile reads, and zeroing 24 KiB per
+    // call showed in the profile of short inputs.
+    let mut pack = core::mem::MaybeUninit::<Aligned<[f32; KC * NP]>>::uninit();
+    let pack = pack.as_mut_ptr() as *mut f32;
     let mut bias_p = [0f32; NP];
+    let (base, elem) = match w.data {
+        FloatData::F32(d) => (d.as_ptr() as *const u8, 4),
+        FloatData::F16(d) => (d.as_ptr() as *const u8, 2),
+    };
     for k0 in (0..k).step_by(kc_max) {
         let kc = kc_max.min(k - k0);
         let first = k0 == 0;
@@ -86,29 +93,43 @@ unsafe fn sgemm(
             let m1 = rows.min(m0 + MC);
             for n0 in (0..n).step_by(NP) {
                 let nr = NP.min(n - n0);
-                pack_float(w, n0, nr, k0, kc, &mut pack.0);
+                pack_float(w, n0, nr, k0, kc, pack);
+                // The weights of the next panel, requested while this one computes.
+                let next = if n0 + NP < n {
+                    Some((n0 + NP, k0))
+                } else if m1 == rows && k0 + kc < k {
+                    Some((0, k0 + kc))
+                } else {
+                    None
+                };
+                let prefetch = next.map(|(pn, pk)| Prefetch {
+                    at: base.wrapping_add((pn * w.stride + pk) * elem),
+                    stride: w.stride * elem,
+                });
                 // The bias joins in the first K block only; later blocks add to `out`.
                 bias_p.fill(0.0);
                 if let (true, Some(b)) = (first, bias) {
                     bias_p[..nr].copy_from_slice(&b[n0..n0 + nr]);
                 }
                 let tile = Tile {
-                    pack: pack.0.as_ptr(),
+                    pack,
                     kc,
                     bias: &bias_p,
                     nr,
                     add_out: accumulate || !first,
+                    prefetch,
                 };
                 for r0 in (m0..m1).step_by(FR) {
                     let xr = x.as_ptr().add(r0 * k + k0);
                     let o = out.as_mut_ptr().add(r0 * n + n0);
+                    let pf = if r0 == m0 { tile.prefetch } else { None };
                     match m1 - r0 {
-                        1 => tile.run::<1>(xr, k, o, n),
-                        2 => tile.run::<2>(xr, k, o, n),
-                        3 => tile.run::<3>(xr, k, o, n),
-                        4 => tile.run::<4>(xr, k, o, n),
-                        5 => tile.run::<5>(xr, k, o, n),
-                        _ => tile.run::<FR>(xr, k, o, n),
+                        1 => tile.run::<1>(xr, k, o, n, pf),
+                        2 => tile.run::<2>(xr, k, o, n, pf),
+                        3 => tile.run::<3>(xr, k, o, n, pf),
+                        4 => tile.run::<4>(xr, k, o, n, pf),
+                        5 => tile.run::<5>(xr, k, o, n, pf),
+                        _ => tile.run::<FR>(xr, k, o, n, pf),
                     }
                 }
             }
@@ -117,16 +138,12 @@ unsafe fn sgemm(
 }
 
 /// Packs weight rows `n0..n0 + nr`, columns `k0..k0 + kc`, as `dst[kk * NP + j]`, widening
-/// f16, zero for `j >= nr`.
+/// f16, zero for `j >= nr`: all of `dst[..kc * NP]` is written.
+///
+/// # Safety
+/// AVX2 + F16C; `dst` is valid for `KC * NP` writes and 32-byte aligned; `kc <= KC`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn pack_float(
-    w: &FloatWeights,
-    n0: usize,
-    nr: usize,
-    k0: usize,
-    kc: usize,
-    dst: &mut [f32; KC * NP],
-) {
+unsafe fn pack_float(w: &FloatWeights, n0: usize, nr: usize, k0: usize, kc: usize, dst: *mut f32) {
     let full = kc / 8 * 8;
     for jb in [0, 8] {
         if jb + 8 <= nr {
@@ -143,19 +160,19 @@ unsafe fn pack_float(
                 });
                 let t = transpose8(v);
                 for i in 0..8 {
-                    _mm256_store_ps(dst.as_mut_ptr().add((kk + i) * NP + jb), t[i]);
+                    _mm256_store_ps(dst.add((kk + i) * NP + jb), t[i]);
                 }
             }
             for j in jb..jb + 8 {
-                pack_scalar(w, n0 + j, k0, full..kc, |kk, v| dst[kk * NP + j] = v);
+                pack_scalar(w, n0 + j, k0, full..kc, |kk, v| *dst.add(kk * NP + j) = v);
             }
         } else {
             for j in jb..jb + 8 {
                 if j < nr {
-                    pack_scalar(w, n0 + j, k0, 0..kc, |kk, v| dst[kk * NP + j] = v);
+                    pack_scalar(w, n0 + j, k0, 0..kc, |kk, v| *dst.add(kk * NP + j) = v);
                 } else {
                     for kk in 0..kc {
-                        dst[kk * NP + j] = 0.0;
+                        *dst.add(kk * NP + j) = 0.0;
                     }
                 }
             }
@@ -211,6 +228,14 @@ unsafe fn transpose8(v: [__m256; 8]) -> [__m256; 8] {
     ]
 }
 
+/// Weight rows to pull into the cache while a panel computes: [`NP`] rows of `stride` bytes
+/// from `at`, one line per step of the first micro-tile over the panel.
+#[derive(Clone, Copy)]
+struct Prefetch {
+    at: *const u8,
+    stride: usize,
+}
+
 /// One packed float panel and how its results are written.
 struct Tile<'a> {
     pack: *const f32,
@@ -221,6 +246,7 @@ struct Tile<'a> {
     nr: usize,
     /// Add to `out` rather than overwrite it.
     add_out: bool,
+    prefetch: Option<Prefetch>,
 }
 
 impl Tile<'_> {
@@ -230,11 +256,24 @@ impl Tile<'_> {
     /// AVX2 + FMA; `x` holds `R` rows of `kc` readable floats, `out` `R` rows of `nr`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run<const R: usize>(&self, x: *const f32, ldx: usize, out: *mut f32, ldo: usize) {
+    unsafe fn run<const R: usize>(
+        &self,
+        x: *const f32,
+        ldx: usize,
+        out: *mut f32,
+        ldo: usize,
+        pf: Option<Prefetch>,
+    ) {
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
         let mut p = self.pack;
         let mut xk = x;
-        for _ in 0..self.kc {
+        for kk in 0..self.kc {
+            if let Some(pf) = pf {
+                // Step `kk` fetches line `kk / NP` of row `kk % NP`: the panel's first `kc`
+                // lines per row cover its `kc` f32 (or f16) columns.
+                let line = pf.at.wrapping_add((kk % NP) * pf.stride + kk / NP * 64);
+                _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+            }
             let b0 = _mm256_load_ps(p);
             let b1 = _mm256_load_ps(p.add(8));
             for r in 0..R {
