@@ -8,7 +8,7 @@ use crate::kernels::{
     quantize_rows, tanh, AttentionHead, QuantizedRows, PANEL_ROWS,
 };
 use crate::scratch::{
-    compact_scratch_len, quant_area_len, scratch_len_for, COMPACT_ROWS, FFN_TILE,
+    compact_scratch_len, quant_area_len, scratch_len_for, COMPACT_FFN_TILE, COMPACT_ROWS, FFN_TILE,
 };
 use crate::tensor::{DType, Matrix, Weights};
 use crate::Config;
@@ -240,7 +240,7 @@ impl<'a> Model<'a> {
             }
             let xa = xq.as_mut().map(QuantArea::reborrow);
             let ta = tq.as_mut().map(QuantArea::reborrow);
-            lw.rest_of_layer(&cfg, rows, x, c, q, tile, xa, ta);
+            lw.rest_of_layer(&cfg, rows, x, c, q, tile, COMPACT_FFN_TILE, xa, ta);
         }
         Ok(())
     }
@@ -418,7 +418,7 @@ impl<'a> Model<'a> {
                 let lw = &lw;
                 move || {
                     self.attention(input, qa, ks, vs, c);
-                    lw.rest_of_layer(&cfg, rows, x, c, qa, t, xa, ta)
+                    lw.rest_of_layer(&cfg, rows, x, c, qa, t, FFN_TILE, xa, ta)
                 }
             });
         }
@@ -489,11 +489,11 @@ impl<'a> LayerWeights<'a> {
     }
 
     /// For `rows` tokens: attention output projection of `ctx` into `attn_out`, residual and
-    /// LayerNorm into `hidden`; then the feed-forward layer tiled over its inner dimension,
+    /// LayerNorm into `hidden`; then the feed-forward layer tiled over its inner dimension in
+    /// tiles of `ffn_tile` columns (`tile` holds one),
     /// `out = b2 + sum over tiles of gelu(x W1[tile]^T + b1[tile]) W2[:, tile]^T` (into the
-    /// consumed `ctx` rows), residual and
-    /// LayerNorm. On the int8 path each tile is quantised on its own (its 64 columns are one
-    /// scale group).
+    /// consumed `ctx` rows), residual and LayerNorm. On the int8 path each tile is quantised
+    /// on its own.
     #[allow(clippy::too_many_arguments)]
     fn rest_of_layer(
         &self,
@@ -503,6 +503,7 @@ impl<'a> LayerWeights<'a> {
         ctx: &mut [f32],
         attn_out: &mut [f32],
         tile: &mut [f32],
+        ffn_tile: usize,
         mut xq: Option<QuantArea>,
         mut tq: Option<QuantArea>,
     ) {
@@ -527,7 +528,7 @@ impl<'a> LayerWeights<'a> {
             row.iter_mut().zip(self.b2).for_each(|(o, b)| *o = *b);
         }
         let x = quantize(hidden, rows, h, &mut xq);
-        let tile_w = FFN_TILE.min(cfg.intermediate_size);
+        let tile_w = ffn_tile.min(cfg.intermediate_size);
         let mut t0 = 0;
         while t0 < cfg.intermediate_size {
             let tw = tile_w.min(cfg.intermediate_size - t0);
@@ -673,7 +674,7 @@ impl<'s> CompactBuffers<'s> {
     fn split(work: &'s mut [f32], cfg: &Config, s: usize, int8: bool) -> Option<Self> {
         let h = cfg.hidden_size;
         let r = COMPACT_ROWS.min(s);
-        let tile_w = FFN_TILE.min(cfg.intermediate_size);
+        let tile_w = COMPACT_FFN_TILE.min(cfg.intermediate_size);
         let mut rest = work;
         let mut take = |n: usize| -> Option<&'s mut [f32]> {
             let (a, b) = core::mem::take(&mut rest).split_at_mut_checked(n)?;

@@ -5,9 +5,15 @@ use crate::kernels::{groups, quant_bytes, PANEL_ROWS};
 use crate::tensor::DType;
 use crate::Config;
 
-/// Columns of the feed-forward inner layer computed at a time: the FFN never holds a full
-/// `seq x intermediate` activation.
-pub const FFN_TILE: usize = 64;
+/// Columns of the feed-forward inner layer [`crate::Model::forward`] computes at a time: the FFN
+/// never holds a full `seq x intermediate` activation. 256 rather than 64: each tile is two GEMM
+/// calls whose first weight panel is not prefetched and whose second re-reads the output, and
+/// on MiniLM the wider tile measured 4-5% faster in f32 and 14% in int8 at 16 tokens (5% at
+/// 128) for `seq x 192` more floats.
+pub const FFN_TILE: usize = 256;
+/// The same for the compact plan, whose block is small and whose scratch is what a
+/// microcontroller has.
+pub const COMPACT_FFN_TILE: usize = 64;
 /// Keys scored at a time by the streaming (online-softmax) attention.
 pub const ATTN_BLOCK: usize = 64;
 
@@ -21,7 +27,7 @@ const fn min(a: usize, b: usize) -> usize {
 
 /// `f32` elements of scratch for a forward pass of `seq_len` tokens with f32 or f16 weights,
 /// heads included: the hidden states, query, key, value and context (`5 x seq_len x hidden`),
-/// one FFN tile (`seq_len x min(64, intermediate)`), and two hidden-sized vectors for the heads.
+/// one FFN tile (`seq_len x min(256, intermediate)`), and two hidden-sized vectors for the heads.
 /// (Attention accumulates straight into the context rows; its block of [`ATTN_BLOCK`] scores
 /// is on the stack.) The same with any thread count.
 pub const fn scratch_len(cfg: &Config, seq_len: usize) -> usize {
@@ -38,7 +44,7 @@ pub const fn quant_area_len(rows: usize, cols: usize) -> usize {
 
 /// `f32` elements of scratch for `seq_len` tokens when the encoder's weights are `dtype`.
 /// f32 and f16 need [`scratch_len`]; int8 adds the quantised layer input
-/// (`seq_len x hidden`) and the quantised FFN tile (`seq_len x min(64, intermediate)`), see
+/// (`seq_len x hidden`) and the quantised FFN tile (`seq_len x min(256, intermediate)`), see
 /// [`quant_area_len`].
 pub const fn scratch_len_for(cfg: &Config, seq_len: usize, dtype: DType) -> usize {
     let base = scratch_len(cfg, seq_len);
@@ -67,7 +73,7 @@ pub const COMPACT_ROWS: usize = PANEL_ROWS;
 pub const fn compact_scratch_len(cfg: &Config, seq_len: usize, dtype: DType) -> usize {
     let (h, s) = (cfg.hidden_size, seq_len);
     let r = min(COMPACT_ROWS, s);
-    let tile = min(FFN_TILE, cfg.intermediate_size);
+    let tile = min(COMPACT_FFN_TILE, cfg.intermediate_size);
     let kv = 2 * ((s * h).div_ceil(4) + s * groups(h));
     let quant = match dtype {
         DType::F32 | DType::F16 => 0,
