@@ -2,7 +2,7 @@
 # Runs the core's tests on other architectures, so every SIMD backend is checked against the
 # scalar reference on the instruction set it targets:
 #   aarch64 (NEON + sdot)        under qemu-aarch64 -cpu max
-#   armv7 (DSP: SMLAD/SXTB16)    under qemu-arm (the same instructions as Cortex-M4/M7)
+#   armv7 Thumb-2 (DSP: SMLAD/SXTB16) under qemu-arm (the same instructions as Cortex-M4/M7)
 #   wasm32-wasip1 (simd128)      under Node's built-in WASI (tools/wasi-runner.mjs)
 #   thumbv7em-none-eabihf        build only (the firmware issue runs it under qemu-system-arm)
 # and, on x86-64, the AVX2 backend natively. Installs what it needs (idempotent; needs root
@@ -58,10 +58,13 @@ for t in "${targets[@]}"; do
         echo "== armv7 under qemu-arm (DSP SMLAD/SXTB16)"
         apt_install gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
         qemu_user
-        rustup target add armv7-unknown-linux-gnueabihf >/dev/null
-        CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc \
-        CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUNNER="qemu-arm -L /usr/arm-linux-gnueabihf" \
-            cargo test -q -p picobert --lib --target armv7-unknown-linux-gnueabihf --features std,simd-dsp kernels
+        # The Thumb-2 Linux target: the DSP kernels are written for Cortex-M, which only runs
+        # Thumb (A32 would reject their `ldrd` register pairs).
+        rustup target add thumbv7neon-unknown-linux-gnueabihf >/dev/null
+        CARGO_TARGET_THUMBV7NEON_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc \
+        CARGO_TARGET_THUMBV7NEON_UNKNOWN_LINUX_GNUEABIHF_RUNNER="qemu-arm -L /usr/arm-linux-gnueabihf" \
+            cargo test -q -p picobert --lib --target thumbv7neon-unknown-linux-gnueabihf \
+            --features std,simd-dsp kernels
         ;;
     wasm)
         echo "== wasm32-wasip1 under Node WASI (simd128)"

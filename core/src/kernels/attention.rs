@@ -368,7 +368,7 @@ mod tests {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         // Miri interprets every instruction: there, a few shapes that still cross the blocks.
         let shapes: &[(usize, usize, usize, usize)] = if cfg!(miri) {
-            &[(1, 1, 1, 1), (5, 2, 7, 3), (33, 2, 20, 18)]
+            &[(1, 1, 1, 1), (5, 2, 7, 3), (17, 1, 18, 17)]
         } else {
             &[
                 (32, 3, 128, 40),
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn masks_like_transformers() {
         let mut rng = Rng(42);
-        let seq = if cfg!(miri) { 24 } else { 150 };
+        let seq = if cfg!(miri) { 18 } else { 150 };
         let some: Vec<u32> = (0..seq)
             .map(|j| u32::from(j % 3 != 1 && j < seq - 10))
             .collect();
@@ -407,13 +407,16 @@ mod tests {
     #[test]
     fn quantized_kv_matches_dequantized() {
         let mut rng = Rng(7);
-        for &(d, heads, seq, rows, masked) in &[
-            (8usize, 2usize, 20usize, 5usize, false),
+        let shapes: &[(usize, usize, usize, usize, bool)] = &[
+            (8, 2, 20, 5, false),
             (32, 3, 70, 4, true),
             (24, 3, 9, 9, false),
             (64, 2, 64, 16, true),
             (16, 2, 33, 21, true),
-        ] {
+        ];
+        // Scalar code only: under Miri one shape shows the memory accesses are in bounds.
+        let shapes = if cfg!(miri) { &shapes[..1] } else { shapes };
+        for &(d, heads, seq, rows, masked) in shapes {
             let stride = heads * d;
             let q: Vec<f32> = (0..rows * stride).map(|_| rng.f() * 2.0).collect();
             let k: Vec<f32> = (0..seq * stride).map(|_| rng.f() * 2.0).collect();
