@@ -3,10 +3,13 @@
 the same token ids (`picobert bench`'s: [CLS], ids spread over the vocabulary, [SEP]).
 
 ONNX Runtime gets its own fp32 export and its `quantize_dynamic` int8 (per-channel), with one
-intra-op thread; picobert runs `picobert bench` on f32, f16 and int8 blobs. Prints median ms
-per forward and the ratios ORT / picobert (> 1: picobert is faster).
+intra-op thread; picobert runs `picobert bench` on f32, f16 and int8 blobs. The engines take
+turns for `--rounds` rounds, so a change in the machine's load falls on all of them; printed:
+per engine the median over rounds of its median ms per forward, and per pair the median over
+rounds of the ratio ORT / picobert (> 1: picobert is faster).
 
-Usage: benches/ort_compare.py [--picobert target/release/picobert] [--len 16,128,512] [--iters 20]
+Usage: benches/ort_compare.py [--picobert target/release/picobert] [--len 16,128,512]
+       [--iters 20] [--rounds 3]
 Needs torch + transformers (for the one-time ONNX export, cached), onnx, onnxruntime.
 """
 
@@ -63,6 +66,7 @@ def main() -> None:
     ap.add_argument("--picobert", default=str(ROOT / "target" / "release" / "picobert"))
     ap.add_argument("--len", default="16,128,512")
     ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     lens = [int(x) for x in args.len.split(",")]
     mdir = model_dir()
@@ -71,27 +75,36 @@ def main() -> None:
     fp32, int8 = ort_models(mdir, onnx_dir)
     vocab = sum(1 for _ in open(mdir / "vocab.txt", encoding="utf-8"))
 
-    ms: dict[str, dict[int, float]] = {}
-    for name, path in (("ort fp32", fp32), ("ort int8", int8)):
-        sess = ort_session(path, threads=1)
-        ms[name] = {n: ort_median_ms(sess, bench_ids(n, vocab, 101, 102), args.iters)
-                    for n in lens}
+    rounds: list[dict[str, dict[int, float]]] = []
+    sessions = {name: ort_session(path, threads=1)
+                for name, path in (("ort fp32", fp32), ("ort int8", int8))}
     with tempfile.TemporaryDirectory() as tmp:
+        blobs = {}
         for dtype in ("f32", "f16", "int8"):
-            blob = Path(tmp) / f"minilm-{dtype}.pbrt"
-            subprocess.run([args.picobert, "import", "--hf", str(mdir), "--out", str(blob),
-                            "--dtype", dtype], check=True, capture_output=True)
-            ms[f"picobert {dtype}"] = picobert_median_ms(args.picobert, blob, lens, args.iters)
+            blobs[dtype] = Path(tmp) / f"minilm-{dtype}.pbrt"
+            subprocess.run([args.picobert, "import", "--hf", str(mdir), "--out",
+                            str(blobs[dtype]), "--dtype", dtype], check=True, capture_output=True)
+        for _ in range(args.rounds):
+            ms: dict[str, dict[int, float]] = {}
+            for name, sess in sessions.items():
+                ms[name] = {n: ort_median_ms(sess, bench_ids(n, vocab, 101, 102), args.iters)
+                            for n in lens}
+            for dtype, blob in blobs.items():
+                ms[f"picobert {dtype}"] = picobert_median_ms(args.picobert, blob, lens, args.iters)
+            rounds.append(ms)
+
+    def median(v: list[float]) -> float:
+        return float(np.median(v))
 
     print(f"\n{'engine (median ms, 1 thread)':30}" + "".join(f"{n:>10}" for n in lens))
-    for name, row in ms.items():
-        print(f"{name:30}" + "".join(f"{row[n]:10.2f}" for n in lens))
+    for name in rounds[0]:
+        print(f"{name:30}" + "".join(f"{median([r[name][n] for r in rounds]):10.2f}"
+                                     for n in lens))
     print()
     for ours, theirs in (("picobert f32", "ort fp32"), ("picobert int8", "ort int8"),
                          ("picobert f16", "ort fp32")):
-        print(f"{theirs + ' / ' + ours:30}" +
-              "".join(f"{ms[theirs][n] / ms[ours][n]:9.2f}x" for n in lens))
-
+        ratios = [median([r[theirs][n] / r[ours][n] for r in rounds]) for n in lens]
+        print(f"{theirs + ' / ' + ours:30}" + "".join(f"{x:9.2f}x" for x in ratios))
 
 if __name__ == "__main__":
     main()

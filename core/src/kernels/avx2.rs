@@ -389,14 +389,21 @@ unsafe fn igemm<const PACK: usize>(
                 nr,
                 accumulate,
             };
+            // The next panel's weight rows, requested while this one computes (as the float
+            // GEMM does).
+            let next = (n0 + NP < n).then(|| Prefetch {
+                at: q.as_ptr().wrapping_add((n0 + NP) * stride) as *const u8,
+                stride,
+            });
             for r0 in (m0..m1).step_by(IR) {
                 let o = out.as_mut_ptr().add(r0 * n + n0);
+                let pf = if r0 == m0 { next } else { None };
                 match m1 - r0 {
-                    1 => tile.run::<1>(r0, o, n),
-                    2 => tile.run::<2>(r0, o, n),
-                    3 => tile.run::<3>(r0, o, n),
-                    4 => tile.run::<4>(r0, o, n),
-                    _ => tile.run::<IR>(r0, o, n),
+                    1 => tile.run::<1>(r0, o, n, pf),
+                    2 => tile.run::<2>(r0, o, n, pf),
+                    3 => tile.run::<3>(r0, o, n, pf),
+                    4 => tile.run::<4>(r0, o, n, pf),
+                    _ => tile.run::<IR>(r0, o, n, pf),
                 }
             }
         }
@@ -465,7 +472,13 @@ impl ITile<'_> {
     /// of `nr` writable floats.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn run<const R: usize>(&self, s0: usize, out: *mut f32, ldo: usize) {
+    unsafe fn run<const R: usize>(
+        &self,
+        s0: usize,
+        out: *mut f32,
+        ldo: usize,
+        pf: Option<Prefetch>,
+    ) {
         let x = self.x;
         let (quads, ng, gq) = (x.quads(), groups(x.cols()), GROUP / 4);
         let rp: [*const i8; R] = core::array::from_fn(|r| {
@@ -484,6 +497,12 @@ impl ITile<'_> {
             let q1 = quads.min(q0 + gq);
             let mut acc = [[_mm256_setzero_si256(); 2]; R];
             for kq in q0..q1 {
+                if let Some(pf) = pf {
+                    // Quad `kq` fetches line `kq / NP` of row `kq % NP`: a row of `4 * quads`
+                    // bytes has `quads / NP` lines.
+                    let line = pf.at.wrapping_add((kq % NP) * pf.stride + kq / NP * 64);
+                    _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+                }
                 let w = self.pack.add(kq * NP) as *const __m256i;
                 let w = [_mm256_load_si256(w), _mm256_load_si256(w.add(1))];
                 let aw = [_mm256_abs_epi8(w[0]), _mm256_abs_epi8(w[1])];
