@@ -8,7 +8,7 @@ use crate::kernels::{
     quantize_rows, tanh, AttentionHead, QuantizedRows, PANEL_ROWS,
 };
 use crate::scratch::{
-    compact_scratch_len, quant_area_len, scratch_len_for, COMPACT_FFN_TILE, COMPACT_ROWS, FFN_TILE,
+    compact_scratch_len, ffn_tile, quant_area_len, scratch_len_for, COMPACT_FFN_TILE, COMPACT_ROWS,
 };
 use crate::tensor::{DType, Matrix, Weights};
 use crate::Config;
@@ -351,7 +351,7 @@ impl<'a> Model<'a> {
         let (k, rest) = split_mut(rest, sh);
         let (val, rest) = split_mut(rest, sh);
         let (ctx, rest) = split_mut(rest, sh);
-        let tile_w = FFN_TILE.min(cfg.intermediate_size);
+        let tile_w = ffn_tile(s, cfg.intermediate_size);
         let (tile, rest) = split_mut(rest, s * tile_w);
         // With int8 weights, the layer input and one FFN tile are also kept quantised (the
         // areas `scratch_len_for(.., DType::I8)` adds after the float buffers).
@@ -418,7 +418,7 @@ impl<'a> Model<'a> {
                 let lw = &lw;
                 move || {
                     self.attention(input, qa, ks, vs, c);
-                    lw.rest_of_layer(&cfg, rows, x, c, qa, t, FFN_TILE, xa, ta)
+                    lw.rest_of_layer(&cfg, rows, x, c, qa, t, tile_w, xa, ta)
                 }
             });
         }

@@ -5,12 +5,26 @@ use crate::kernels::{groups, quant_bytes, PANEL_ROWS};
 use crate::tensor::DType;
 use crate::Config;
 
-/// Columns of the feed-forward inner layer [`crate::Model::forward`] computes at a time: the FFN
-/// never holds a full `seq x intermediate` activation. 256 rather than 64: each tile is two GEMM
-/// calls whose first weight panel is not prefetched and whose second re-reads the output, and
-/// on MiniLM the wider tile measured 4-5% faster in f32 and 14% in int8 at 16 tokens (5% at
-/// 128) for `seq x 192` more floats.
+/// Widest feed-forward tile of [`crate::Model::forward`] ([`ffn_tile`]).
 pub const FFN_TILE: usize = 256;
+
+/// Columns of the feed-forward inner layer [`crate::Model::forward`] computes at a time for
+/// `seq_len` tokens: the FFN never holds a full `seq x intermediate` activation. Up to 128
+/// tokens [`FFN_TILE`] (256) rather than 64: each tile is two GEMM calls whose first weight
+/// panel is not prefetched and whose second re-reads the output, and on MiniLM the wider tile
+/// measured 4-5% faster in f32 and 14% in int8 at 16 tokens (5% at 128). Longer inputs narrow
+/// it so the tile (`seq x tile` f32) stays within 128 KiB, in L2: at 512 tokens a 256-wide one
+/// made int8 3-7% slower.
+pub const fn ffn_tile(seq_len: usize, intermediate: usize) -> usize {
+    let t = if seq_len <= 128 {
+        FFN_TILE
+    } else if seq_len <= 256 {
+        128
+    } else {
+        64
+    };
+    min(t, intermediate)
+}
 /// The same for the compact plan, whose block is small and whose scratch is what a
 /// microcontroller has.
 pub const COMPACT_FFN_TILE: usize = 64;
@@ -27,12 +41,13 @@ const fn min(a: usize, b: usize) -> usize {
 
 /// `f32` elements of scratch for a forward pass of `seq_len` tokens with f32 or f16 weights,
 /// heads included: the hidden states, query, key, value and context (`5 x seq_len x hidden`),
-/// one FFN tile (`seq_len x min(256, intermediate)`), and two hidden-sized vectors for the heads.
+/// one FFN tile (`seq_len x ffn_tile(seq_len, intermediate)`), and two hidden-sized vectors for
+/// the heads.
 /// (Attention accumulates straight into the context rows; its block of [`ATTN_BLOCK`] scores
 /// is on the stack.) The same with any thread count.
 pub const fn scratch_len(cfg: &Config, seq_len: usize) -> usize {
     let h = cfg.hidden_size;
-    5 * seq_len * h + seq_len * min(FFN_TILE, cfg.intermediate_size) + 2 * h
+    5 * seq_len * h + seq_len * ffn_tile(seq_len, cfg.intermediate_size) + 2 * h
 }
 
 /// `f32` elements holding one quantised `rows x cols` activation matrix: the int8 panel layout
@@ -44,7 +59,7 @@ pub const fn quant_area_len(rows: usize, cols: usize) -> usize {
 
 /// `f32` elements of scratch for `seq_len` tokens when the encoder's weights are `dtype`.
 /// f32 and f16 need [`scratch_len`]; int8 adds the quantised layer input
-/// (`seq_len x hidden`) and the quantised FFN tile (`seq_len x min(256, intermediate)`), see
+/// (`seq_len x hidden`) and the quantised FFN tile (`seq_len x ffn_tile(..)`), see
 /// [`quant_area_len`].
 pub const fn scratch_len_for(cfg: &Config, seq_len: usize, dtype: DType) -> usize {
     let base = scratch_len(cfg, seq_len);
@@ -52,7 +67,7 @@ pub const fn scratch_len_for(cfg: &Config, seq_len: usize, dtype: DType) -> usiz
         DType::F32 | DType::F16 => base,
         DType::I8 => {
             base + quant_area_len(seq_len, cfg.hidden_size)
-                + quant_area_len(seq_len, min(FFN_TILE, cfg.intermediate_size))
+                + quant_area_len(seq_len, ffn_tile(seq_len, cfg.intermediate_size))
         }
     }
 }
