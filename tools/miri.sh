@@ -15,8 +15,9 @@ for c in miri rust-src; do
 done
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/miri}"
-# Miri's defaults: Stacked Borrows, and isolation on (the core does no I/O).
-export MIRIFLAGS="${MIRIFLAGS:-}"
+# Stacked Borrows and isolation (the core does no I/O) as Miri's defaults; leaks ignored, as
+# the kernel tests leak their weights on purpose to build `'static` matrices.
+export MIRIFLAGS="${MIRIFLAGS:--Zmiri-ignore-leaks}"
 
 # The kernels' tests run once, in the SIMD build below, where each compares the SIMD kernel with
 # the scalar reference: both execute under Miri there. The scalar build runs everything else.
@@ -24,11 +25,14 @@ echo "== miri: scalar build (kernels' tests: see the SIMD build)"
 cargo +nightly miri test -p picobert --lib "$@" -- --skip kernels::
 
 # The backend is picked from the CPU features Miri reports, which are the enabled target
-# features: one run per x86 backend.
+# features: one run per x86 backend. Miri has no F16C conversions (`vcvtph2ps`, `vcvtps2ph`),
+# so the f16 weight test is left to the native run; the f32 and int8 paths are complete.
 echo "== miri: AVX2 kernels"
 RUSTFLAGS="-C target-feature=+avx2,+fma,+f16c" \
-  cargo +nightly miri test -p picobert --lib --features std,simd-avx2 "${@:-kernels::}"
+  cargo +nightly miri test -p picobert --lib --features std,simd-avx2 "${@:-kernels::}" \
+  -- --skip linear_f16
 
 echo "== miri: AVX-512 kernels"
 RUSTFLAGS="-C target-feature=+avx2,+fma,+f16c,+avx512f,+avx512bw,+avx512vnni" \
-  cargo +nightly miri test -p picobert --lib --features std,simd-avx2,simd-avx512 "${@:-kernels::}"
+  cargo +nightly miri test -p picobert --lib --features std,simd-avx2,simd-avx512 \
+  "${@:-kernels::}" -- --skip linear_f16
