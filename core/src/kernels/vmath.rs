@@ -186,7 +186,12 @@ mod dispatch_tests {
             target_arch = "x86_64"
         ))]
         if crate::kernels::avx2_vmath::available() {
-            let x: Vec<f32> = (0..=240_000).map(|i| -12.0 + i as f32 * 1e-4).collect();
+            // Miri interprets every f64 erf of the check: there, every 100th point.
+            let step = if cfg!(miri) { 100 } else { 1 };
+            let x: Vec<f32> = (0..=240_000)
+                .step_by(step)
+                .map(|i| -12.0 + i as f32 * 1e-4)
+                .collect();
             let mut g = x.clone();
             crate::kernels::gelu(&mut g);
             for (x, g) in x.iter().zip(&g) {
