@@ -79,6 +79,31 @@ fn json_array(out: &mut String, items: impl Iterator<Item = String>) {
     out.push(']');
 }
 
+/// Token ids, type ids, character spans and word ids of one encoding.
+type Encoded = (Vec<u32>, Vec<u32>, Vec<(u32, u32)>, Vec<u32>);
+
+/// Encodes `a` (and `b`) into buffers of `n` entries, trimmed to the result.
+fn encode_into(
+    tok: &Tokenizer,
+    a: &str,
+    b: Option<&str>,
+    max_len: Option<usize>,
+    n: usize,
+) -> Result<Encoded, TokenizeError> {
+    let (mut ids, mut types) = (vec![0u32; n], vec![0u32; n]);
+    let (mut spans, mut words) = (vec![(0u32, 0u32); n], vec![0u32; n]);
+    let mut enc = Encoding::new(&mut ids, &mut types)?.with_offsets(&mut spans, &mut words)?;
+    let len = match b {
+        Some(b) => tok.encode_pair(a, b, max_len, &mut enc)?,
+        None => tok.encode(a, max_len, &mut enc)?,
+    };
+    for v in [&mut ids, &mut types, &mut words] {
+        v.truncate(len);
+    }
+    spans.truncate(len);
+    Ok((ids, types, spans, words))
+}
+
 /// One output line for `a` (and `b`).
 pub fn encode_line(
     tok: &Tokenizer,
@@ -87,32 +112,28 @@ pub fn encode_line(
     max_len: Option<usize>,
     offsets: bool,
 ) -> Result<String, TokenizeError> {
-    let n = match (b, max_len) {
-        (_, Some(m)) => m,
-        (Some(b), None) => tok.count(a)? + tok.count(b)? + 3,
-        (None, None) => tok.count(a)? + 2,
-    };
-    let (mut ids, mut types) = (vec![0u32; n], vec![0u32; n]);
-    let (mut spans, mut words) = (vec![(0u32, 0u32); n], vec![0u32; n]);
-    let mut enc = Encoding::new(&mut ids, &mut types)?.with_offsets(&mut spans, &mut words)?;
-    match b {
-        Some(b) => tok.encode_pair(a, b, max_len, &mut enc)?,
-        None => tok.encode(a, max_len, &mut enc)?,
+    // Without a maximum, guess one token per character plus the specials (a token covers at
+    // least one character, bar lowercasing that expands one); a rare miss says what it needs.
+    let guess = a.chars().count() + b.map_or(0, |b| b.chars().count()) + 3;
+    let (ids, types, spans, words) = match encode_into(tok, a, b, max_len, max_len.unwrap_or(guess))
+    {
+        Err(TokenizeError::BufferTooSmall { needed, .. }) if max_len.is_none() => {
+            encode_into(tok, a, b, None, needed)?
+        }
+        r => r?,
     };
     let mut out = String::new();
     if !offsets {
-        json_array(&mut out, enc.ids().iter().map(u32::to_string));
+        json_array(&mut out, ids.iter().map(u32::to_string));
         return Ok(out);
     }
     out.push_str("{\"ids\":");
-    json_array(&mut out, enc.ids().iter().map(u32::to_string));
+    json_array(&mut out, ids.iter().map(u32::to_string));
     out.push_str(",\"type_ids\":");
-    json_array(&mut out, enc.type_ids().iter().map(u32::to_string));
+    json_array(&mut out, types.iter().map(u32::to_string));
     out.push_str(",\"offsets\":");
-    let spans = enc.spans().unwrap_or(&[]);
     json_array(&mut out, spans.iter().map(|(s, e)| format!("[{s},{e}]")));
     out.push_str(",\"word_ids\":");
-    let words = enc.word_ids().unwrap_or(&[]);
     json_array(
         &mut out,
         words.iter().map(|&w| {

@@ -23,9 +23,14 @@ pub const fn groups(cols: usize) -> usize {
     cols.div_ceil(GROUP)
 }
 
-/// Bytes of the quantised layout for `rows x cols` activations.
+/// Bytes of the quantised layout for `rows x cols` activations; `usize::MAX` where that does
+/// not fit, so no buffer is ever long enough for an absurd shape (the SIMD kernels index
+/// panels by raw pointer and rely on the slices they were given covering every row).
 pub const fn quant_bytes(rows: usize, cols: usize) -> usize {
-    rows.div_ceil(PANEL_ROWS) * PANEL_ROWS * cols.div_ceil(4) * 4
+    match rows.div_ceil(PANEL_ROWS).checked_mul(PANEL_ROWS * 4) {
+        Some(r) => r.saturating_mul(cols.div_ceil(4)),
+        None => usize::MAX,
+    }
 }
 
 /// `1.5 * 2^23`: adding it to an `|x| < 2^22` rounds to the nearest integer, ties to even, in
@@ -59,7 +64,7 @@ impl<'a> QuantizedRows<'a> {
     pub fn from_parts(data: &'a [i8], scales: &'a [f32], rows: usize, cols: usize) -> Option<Self> {
         Some(QuantizedRows {
             data: data.get(..quant_bytes(rows, cols))?,
-            scales: scales.get(..rows * groups(cols))?,
+            scales: scales.get(..rows.checked_mul(groups(cols))?)?,
             rows,
             cols,
         })

@@ -89,6 +89,18 @@ fn each_group_of_columns_has_its_own_scale() {
 }
 
 #[test]
+fn absurd_shapes_get_no_quantised_rows() {
+    // Sizes that overflow `usize` must not wrap to a small length the buffers happen to cover:
+    // the SIMD kernels would then walk panels past the end of `data`.
+    let data = [0i8; 64];
+    let scales = [0f32; 8];
+    assert_eq!(quant_bytes(usize::MAX / 8, 64), usize::MAX);
+    assert!(QuantizedRows::from_parts(&data, &scales, usize::MAX / 8, 64).is_none());
+    assert!(QuantizedRows::from_parts(&data, &scales, 1, usize::MAX - 3).is_none());
+    assert!(QuantizedRows::from_parts(&data, &scales, 1, 4).is_some());
+}
+
+#[test]
 fn quantize_layout_is_panels_of_quads() {
     let (rows, cols) = (17, 6);
     let x: Vec<f32> = (0..rows * cols).map(|i| (i % 7) as f32 - 3.0).collect();
