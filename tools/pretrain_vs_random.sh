@@ -10,7 +10,10 @@
 # goes on (random init only reads its config and vocabulary).
 #
 # Usage: tools/pretrain_vs_random.sh CHECKPOINT [OUT]
-#   WHICH=both|pretrained|random  LRS="1e-4 3e-4 1e-3"  SEEDS="1 2 3"  EPOCHS=10  THREADS=1
+#   WHICH=both|pretrained|random  LRS="1e-4 3e-4 1e-3"  SEEDS="1 2 3"  EPOCHS=10  PATIENCE=4
+#   THREADS=1
+# Patience 4 rather than finetune's 2: from random init a run can sit at chance for 2-3 epochs
+# before it starts to learn, and stopping it there would flatter pretraining.
 set -euo pipefail
 ckpt="${1:?usage: tools/pretrain_vs_random.sh CHECKPOINT [OUT]}"
 out="${2:-target/pretrain-vs-random}"
@@ -18,6 +21,7 @@ which="${WHICH:-both}"
 lrs="${LRS:-1e-4 3e-4 1e-3}"
 seeds="${SEEDS:-1 2 3}"
 epochs="${EPOCHS:-10}"
+patience="${PATIENCE:-4}"
 threads="${THREADS:-1}"
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -41,7 +45,7 @@ run_init() {
                 rm -rf "$dir"
                 "$picobert" finetune --task classify --train "$tasks/train.tsv" \
                     --dev "$tasks/dev.tsv" --init "$ckpt" $flag --out "$dir" \
-                    --epochs "$epochs" --patience 2 --lr "$lr" --max-seq-len 64 \
+                    --epochs "$epochs" --patience "$patience" --lr "$lr" --max-seq-len 64 \
                     --threads "$threads" --seed "$seed" --no-progress >"$dir.log" 2>&1
             fi
             devs="$devs $(sed -n 's/^best dev score \([0-9.]*\).*/\1/p' "$dir.log")"
