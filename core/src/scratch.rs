@@ -47,14 +47,25 @@ const fn min(a: usize, b: usize) -> usize {
 /// is on the stack.) The same with any thread count.
 pub const fn scratch_len(cfg: &Config, seq_len: usize) -> usize {
     let h = cfg.hidden_size;
-    5 * seq_len * h + seq_len * ffn_tile(seq_len, cfg.intermediate_size) + 2 * h
+    5usize
+        .saturating_mul(seq_len)
+        .saturating_mul(h)
+        .saturating_add(seq_len.saturating_mul(ffn_tile(seq_len, cfg.intermediate_size)))
+        .saturating_add(h.saturating_mul(2))
 }
 
 /// `f32` elements holding one quantised `rows x cols` activation matrix: the int8 panel layout
 /// (`crate::kernels::quant_bytes`, rounded up to whole f32s) and one f32 scale per row and
 /// group of `GROUP` (32) columns.
 pub const fn quant_area_len(rows: usize, cols: usize) -> usize {
-    quant_bytes(rows, cols).div_ceil(4) + rows * groups(cols)
+    let bytes = quant_bytes(rows, cols);
+    if bytes == usize::MAX {
+        // `quant_bytes` saturated: dividing it would make an absurd shape look allocatable.
+        return usize::MAX;
+    }
+    bytes
+        .div_ceil(4)
+        .saturating_add(rows.saturating_mul(groups(cols)))
 }
 
 /// `f32` elements of scratch for `seq_len` tokens when the encoder's weights are `dtype`.
@@ -65,10 +76,12 @@ pub const fn scratch_len_for(cfg: &Config, seq_len: usize, dtype: DType) -> usiz
     let base = scratch_len(cfg, seq_len);
     match dtype {
         DType::F32 | DType::F16 => base,
-        DType::I8 => {
-            base + quant_area_len(seq_len, cfg.hidden_size)
-                + quant_area_len(seq_len, ffn_tile(seq_len, cfg.intermediate_size))
-        }
+        DType::I8 => base
+            .saturating_add(quant_area_len(seq_len, cfg.hidden_size))
+            .saturating_add(quant_area_len(
+                seq_len,
+                ffn_tile(seq_len, cfg.intermediate_size),
+            )),
     }
 }
 
@@ -89,16 +102,59 @@ pub const fn compact_scratch_len(cfg: &Config, seq_len: usize, dtype: DType) -> 
     let (h, s) = (cfg.hidden_size, seq_len);
     let r = min(COMPACT_ROWS, s);
     let tile = min(COMPACT_FFN_TILE, cfg.intermediate_size);
-    let kv = 2 * ((s * h).div_ceil(4) + s * groups(h));
+    let kv = s
+        .saturating_mul(h)
+        .div_ceil(4)
+        .saturating_add(s.saturating_mul(groups(h)))
+        .saturating_mul(2);
     let quant = match dtype {
         DType::F32 | DType::F16 => 0,
-        DType::I8 => quant_area_len(r, h) + quant_area_len(r, tile),
+        DType::I8 => quant_area_len(r, h).saturating_add(quant_area_len(r, tile)),
     };
-    s * h + kv + 2 * r * h + r * tile + quant
+    s.saturating_mul(h)
+        .saturating_add(kv)
+        .saturating_add(r.saturating_mul(h).saturating_mul(2))
+        .saturating_add(r.saturating_mul(tile))
+        .saturating_add(quant)
 }
 
 /// Bytes of scratch for a forward pass of `seq_len` tokens with f32 or f16 weights:
 /// `4 * scratch_len`.
 pub const fn scratch_bytes(cfg: &Config, seq_len: usize) -> usize {
-    4 * scratch_len(cfg, seq_len)
+    scratch_len(cfg, seq_len).saturating_mul(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HiddenAct;
+
+    #[test]
+    fn absurd_sizes_saturate_instead_of_wrapping() {
+        // A wrapped (small) size would let a caller allocate too little and then be refused
+        // by `forward` only by luck; a saturated one can never be allocated.
+        let cfg = Config {
+            vocab_size: 30522,
+            hidden_size: usize::MAX / 3,
+            num_layers: 1,
+            num_heads: 1,
+            intermediate_size: usize::MAX / 2,
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            hidden_act: HiddenAct::GeluErf,
+        };
+        for dtype in [DType::F32, DType::F16, DType::I8] {
+            assert_eq!(scratch_len_for(&cfg, 128, dtype), usize::MAX);
+            assert_eq!(compact_scratch_len(&cfg, 128, dtype), usize::MAX);
+        }
+        assert_eq!(scratch_bytes(&cfg, 128), usize::MAX);
+        assert_eq!(quant_area_len(usize::MAX / 8, 64), usize::MAX);
+        let small = Config {
+            hidden_size: 64,
+            intermediate_size: 256,
+            ..cfg
+        };
+        assert_eq!(scratch_len(&small, 10), 5 * 10 * 64 + 10 * 256 + 2 * 64);
+    }
 }
