@@ -1,7 +1,9 @@
-//! `picobert pretrain`: MLM + NSP pretraining of a BERT from scratch on document-level text.
+//! `picobert pretrain`: MLM + NSP pretraining of a BERT on document-level text, from scratch or
+//! continued from a Hugging Face checkpoint (`--init`).
 
 use crate::blob::vocab_section;
 use crate::hf::{read_vocab, HfConfig, HfTokenizerConfig};
+use crate::train::checkpoint::overlay_weights;
 use crate::train::corpus::load_corpus;
 use crate::train::dataset::{split_held_out, DataConfig, Dataset};
 use crate::train::instances::{InstanceConfig, MaskConfig};
@@ -11,7 +13,7 @@ use crate::train::trainer::{TrainConfig, Trainer};
 use clap::{Args as ClapArgs, ValueEnum};
 use picobert::tokenizer::Tokenizer;
 use picobert::Vocab;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Preset {
@@ -42,7 +44,7 @@ impl Preset {
 }
 
 #[derive(ClapArgs, Debug)]
-#[command(group(clap::ArgGroup::new("model").required(true).args(["preset", "config"])))]
+#[command(group(clap::ArgGroup::new("model").required(true).args(["preset", "config", "init"])))]
 pub struct Args {
     /// Corpus files in Google's format (one sentence per line, blank line between documents;
     /// `picobert prepare` makes them).
@@ -60,6 +62,12 @@ pub struct Args {
     /// A transformers config.json instead of a preset.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Continue pretraining a Hugging Face directory (config.json, model.safetensors): its
+    /// config and weights; heads it lacks (a `BertModel` has no MLM/NSP heads) start fresh.
+    /// The optimizer, schedule and data order start anew (e.g. BERT's longer-sequence phase
+    /// after a short-sequence run). `--vocab` must be the checkpoint's vocabulary.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
     #[arg(long, default_value_t = 128)]
     pub max_seq_len: usize,
     #[arg(long, default_value_t = 32)]
@@ -146,13 +154,43 @@ fn check_args(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// `--vocab` must give every token the id it had in `dir`'s run (when `dir` has a vocab.txt).
+fn check_init_vocab(dir: &Path, vocab: &[String]) -> Result<(), String> {
+    let theirs = dir.join("vocab.txt");
+    if theirs.exists() && read_vocab(&theirs)? != vocab {
+        return Err(format!(
+            "--vocab differs from {}: the checkpoint's embeddings belong to its own vocabulary",
+            theirs.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The checkpoint's weights over `model`; returns the head tensors it lacked. A missing encoder
+/// tensor is an error: the directory is not a BERT of this config.
+fn load_init(dir: &Path, model: &mut Model) -> Result<Vec<String>, String> {
+    let path = dir.join("model.safetensors");
+    let fresh = overlay_weights(&path, model)?;
+    if let Some(name) = fresh
+        .iter()
+        .find(|n| !n.starts_with("cls.") && !n.starts_with("bert.pooler."))
+    {
+        return Err(format!("{}: missing tensor {name}", path.display()));
+    }
+    Ok(fresh)
+}
+
 fn train(a: Args) -> Result<(), String> {
     check_args(&a)?;
     let vocab = read_vocab(&a.vocab)?;
-    let hf = match (&a.config, a.preset) {
-        (Some(path), _) => HfConfig::load(path)?,
-        (None, Some(p)) => p.config(vocab.len()),
-        (None, None) => return Err("pass --preset or --config".into()),
+    let hf = match (&a.init, &a.config, a.preset) {
+        (Some(dir), _, _) => {
+            check_init_vocab(dir, &vocab)?;
+            HfConfig::load(&dir.join("config.json"))?
+        }
+        (None, Some(path), _) => HfConfig::load(path)?,
+        (None, None, Some(p)) => p.config(vocab.len()),
+        (None, None, None) => return Err("pass --preset, --config or --init".into()),
     };
     if hf.vocab_size < vocab.len() {
         return Err(format!(
@@ -225,7 +263,19 @@ fn train(a: Args) -> Result<(), String> {
         eval_batches.len(),
         crate::train::params::ParamIndex::new(&dims).total
     );
-    let model = Model::init(dims, a.seed);
+    let mut model = Model::init(dims, a.seed);
+    if let Some(dir) = &a.init {
+        let fresh = load_init(dir, &mut model)?;
+        eprintln!(
+            "init: {}{}",
+            dir.display(),
+            if fresh.is_empty() {
+                String::new()
+            } else {
+                format!(" (fresh: {})", fresh.join(", "))
+            }
+        );
+    }
     let cfg = TrainConfig {
         steps: a.steps,
         batch_size: a.batch_size,
