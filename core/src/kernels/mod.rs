@@ -27,7 +27,6 @@ mod avx2;
 #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
 mod avx512;
 #[cfg(any(
-    all(feature = "simd-avx512", target_arch = "x86_64"),
     all(feature = "simd-neon", target_arch = "aarch64"),
     all(
         feature = "simd-wasm",
@@ -216,6 +215,20 @@ pub fn linear(
     out: &mut [f32],
     accumulate: bool,
 ) {
+    linear_on(backend(), x, rows, w, bias, out, accumulate)
+}
+
+/// [`linear`] on backend `b` (which the CPU must support), so tests can check every backend the
+/// CPU has, not only the one dispatch picks.
+fn linear_on(
+    b: Backend,
+    x: &[f32],
+    rows: usize,
+    w: &Matrix,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    accumulate: bool,
+) {
     let k = w.cols;
     let (Some(x), Some(out), Some(bias)) = (
         prefix(x, rows, k),
@@ -253,7 +266,7 @@ pub fn linear(
                 cols: k,
                 stride: w.stride,
             };
-            match backend() {
+            match b {
                 #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
                 Backend::Avx512 => return avx512::linear(x, rows, &fw, bias, out, accumulate),
                 #[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]
@@ -291,6 +304,22 @@ pub fn linear_i8(
     out: &mut [f32],
     accumulate: bool,
 ) {
+    linear_i8_on(backend(), x, q, sw, stride, n, bias, out, accumulate)
+}
+
+/// [`linear_i8`] on backend `b`, as [`linear_on`].
+#[allow(clippy::too_many_arguments)]
+fn linear_i8_on(
+    b: Backend,
+    x: &QuantizedRows,
+    q: &[i8],
+    sw: &[f32],
+    stride: usize,
+    n: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    accumulate: bool,
+) {
     let k = x.cols();
     if n == 0 || x.rows() == 0 {
         return;
@@ -305,7 +334,7 @@ pub fn linear_i8(
         debug_assert!(false, "linear_i8: slices shorter than the shapes");
         return;
     };
-    match backend() {
+    match b {
         #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
         Backend::Avx512 => avx512::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
         #[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]

@@ -52,9 +52,23 @@ fn shape(rng: &mut Rng) -> (usize, usize, usize, usize) {
     } else {
         1 + rng.below(70)
     };
-    let n = 1 + rng.below(20);
+    // Sometimes several of the AVX-512 kernels' 32-output panels.
+    let n_max = if rng.below(4) == 0 { 80 } else { 20 };
+    let n = 1 + rng.below(n_max);
     let stride = k + rng.below(3);
     (rows, k, n, stride)
+}
+
+/// The backends this CPU runs, the dispatched one first: the linear layers are checked on each
+/// (an AVX-512 machine would otherwise never run the AVX2 kernels).
+fn backends() -> Vec<Backend> {
+    #[allow(unused_mut)]
+    let mut all = vec![backend()];
+    #[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]
+    if avx2::available() && !all.contains(&Backend::Avx2) {
+        all.push(Backend::Avx2);
+    }
+    all
 }
 
 #[test]
@@ -162,8 +176,8 @@ fn simd_quantize_is_bit_exact_with_scalar() {
     }
 }
 
-/// Shapes past the AVX2 kernels' blocks: more rows than one row block (240), several K blocks
-/// and 16-output panels with a narrow last one, a strided weight view, accumulation.
+/// Shapes past the SIMD kernels' blocks: more rows than one row block (240), several K blocks
+/// and 16/32-output panels with a narrow last one, a strided weight view, accumulation.
 #[test]
 fn linear_kernels_handle_large_blocks() {
     let mut rng = Rng(0xB10C);
@@ -183,13 +197,17 @@ fn linear_kernels_handle_large_blocks() {
         let mut data = vec![0i8; quant_bytes(rows, k)];
         let mut scales = vec![0f32; rows * groups(k)];
         let xq = quantize_rows(&x, rows, k, &mut data, &mut scales);
-        let (mut got, mut want) = (init.clone(), init.clone());
-        linear_i8(&xq, &q, &sw, stride, n, Some(&bias), &mut got, true);
+        let mut want = init.clone();
         reference::linear_i8(&xq, &q, &sw, stride, n, Some(&bias), &mut want, true);
-        assert!(got
-            .iter()
-            .zip(&want)
-            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        for b in backends() {
+            let mut got = init.clone();
+            linear_i8_on(b, &xq, &q, &sw, stride, n, Some(&bias), &mut got, true);
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{b:?} {rows}x{k}x{n}");
+        }
         let wv = rng.vec(n * stride, 1.0);
         let w = Matrix {
             w: Weights::F32(&wv),
@@ -197,17 +215,23 @@ fn linear_kernels_handle_large_blocks() {
             cols: k,
             stride,
         };
-        let (mut got, mut want) = (init.clone(), init.clone());
-        linear(&x, rows, &w, Some(&bias), &mut got, true);
+        let mut want = init.clone();
         reference::linear(&x, rows, &w, Some(&bias), &mut want, true);
-        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
-            let (s, o) = (i / n, i % n);
-            let mag: f32 = (0..k)
-                .map(|c| (x[s * k + c] * wv[o * stride + c]).abs())
-                .sum::<f32>()
-                + bias[o].abs()
-                + init[i].abs();
-            assert!((g - e).abs() <= 1e-5 * mag, "{rows}x{k}x{n} at ({s}, {o})");
+        for b in backends() {
+            let mut got = init.clone();
+            linear_on(b, &x, rows, &w, Some(&bias), &mut got, true);
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                let (s, o) = (i / n, i % n);
+                let mag: f32 = (0..k)
+                    .map(|c| (x[s * k + c] * wv[o * stride + c]).abs())
+                    .sum::<f32>()
+                    + bias[o].abs()
+                    + init[i].abs();
+                assert!(
+                    (g - e).abs() <= 1e-5 * mag,
+                    "{b:?} {rows}x{k}x{n} at ({s}, {o})"
+                );
+            }
         }
     }
 }
@@ -226,17 +250,7 @@ fn linear_i8_is_bit_exact_with_reference() {
         let mut data = vec![0i8; quant_bytes(rows, k)];
         let mut scales = vec![0f32; rows * groups(k)];
         let xq = quantize_rows(&x, rows, k, &mut data, &mut scales);
-        let (mut got, mut want) = (init.clone(), init);
-        linear_i8(
-            &xq,
-            &q,
-            &sw,
-            stride,
-            n,
-            bias.as_deref(),
-            &mut got,
-            accumulate,
-        );
+        let mut want = init.clone();
         reference::linear_i8(
             &xq,
             &q,
@@ -247,11 +261,19 @@ fn linear_i8_is_bit_exact_with_reference() {
             &mut want,
             accumulate,
         );
-        let same = got
-            .iter()
-            .zip(&want)
-            .all(|(a, b)| a.to_bits() == b.to_bits());
-        assert!(same, "case {case}: rows {rows} k {k} n {n} stride {stride}");
+        for b in backends() {
+            let mut got = init.clone();
+            let bias = bias.as_deref();
+            linear_i8_on(b, &xq, &q, &sw, stride, n, bias, &mut got, accumulate);
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(
+                same,
+                "{b:?} case {case}: rows {rows} k {k} n {n} stride {stride}"
+            );
+        }
     }
 }
 
@@ -297,25 +319,29 @@ fn check_float(wf: impl Fn(usize, usize) -> f32, dtype: fn(&[f32]) -> Matrix<'st
         let bias = (case % 2 == 0).then(|| rng.vec(n, 1.0));
         let accumulate = case % 3 == 0;
         let init = rng.vec(rows * n, 1.0);
-        let (mut got, mut want) = (init.clone(), init.clone());
-        linear(&x, rows, &w, bias.as_deref(), &mut got, accumulate);
+        let mut want = init.clone();
         reference::linear(&x, rows, &w, bias.as_deref(), &mut want, accumulate);
         let mut wide = vec![0f32; k];
-        for s in 0..rows {
-            for o in 0..n {
-                w.row_into(o, &mut wide);
-                let mag: f32 = (0..k).map(|i| (x[s * k + i] * wide[i]).abs()).sum::<f32>()
-                    + bias.as_ref().map_or(0.0, |b| b[o].abs())
-                    + if accumulate {
-                        init[s * n + o].abs()
-                    } else {
-                        0.0
-                    };
-                let (g, e) = (got[s * n + o], want[s * n + o]);
-                assert!(
-                    (g - e).abs() <= 1e-5 * mag + f32::MIN_POSITIVE,
-                    "case {case} ({rows}x{k} * {n}, stride {stride}) at ({s}, {o}): {g} vs {e}"
-                );
+        for b in backends() {
+            let mut got = init.clone();
+            linear_on(b, &x, rows, &w, bias.as_deref(), &mut got, accumulate);
+            for s in 0..rows {
+                for o in 0..n {
+                    w.row_into(o, &mut wide);
+                    let mag: f32 = (0..k).map(|i| (x[s * k + i] * wide[i]).abs()).sum::<f32>()
+                        + bias.as_ref().map_or(0.0, |b| b[o].abs())
+                        + if accumulate {
+                            init[s * n + o].abs()
+                        } else {
+                            0.0
+                        };
+                    let (g, e) = (got[s * n + o], want[s * n + o]);
+                    assert!(
+                        (g - e).abs() <= 1e-5 * mag + f32::MIN_POSITIVE,
+                        "{b:?} case {case} ({rows}x{k} * {n}, stride {stride}) at ({s}, {o}): \
+                         {g} vs {e}"
+                    );
+                }
             }
         }
     }
