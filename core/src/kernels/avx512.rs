@@ -613,3 +613,67 @@ impl ITile<'_> {
         }
     }
 }
+
+/// [`super::quant::quantize_rows`]'s loop over rows and groups, a group (two registers) at a
+/// time; the caller zeroed `data`. Bit-exact with the scalar loop: the maximum is exact in any
+/// order and `maxps` keeps its second operand when the first is NaN, as the scalar `max`
+/// ignores a NaN; the products are clamped and rounded as the scalar does (`max` before `min`,
+/// the same magic-number addition).
+pub(super) fn quantize(x: &[f32], cols: usize, data: &mut [i8], scales: &mut [f32]) {
+    debug_assert!(available());
+    // SAFETY: the caller selected this after `available()`; every access below is through
+    // bounds-checked slices or masked to the group's columns.
+    unsafe { quantize_avx512(x, cols, data, scales) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantize_avx512(x: &[f32], cols: usize, data: &mut [i8], scales: &mut [f32]) {
+    let (ng, quads) = (groups(cols), cols.div_ceil(4));
+    let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
+    let magic = _mm512_set1_ps(super::quant::ROUND_MAGIC);
+    for (s, row) in x.chunks_exact(cols).enumerate() {
+        let base = (s / PANEL_ROWS * quads * PANEL_ROWS + s % PANEL_ROWS) * 4;
+        for (g, chunk) in row.chunks(GROUP).enumerate() {
+            let m = [lanes(chunk.len()), lanes(chunk.len().saturating_sub(16))];
+            let v = [
+                _mm512_maskz_loadu_ps(m[0], chunk.as_ptr()),
+                _mm512_maskz_loadu_ps(m[1], chunk.as_ptr().wrapping_add(16)),
+            ];
+            // `max(|v|, 0)` is 0 for a NaN lane (the second operand), so the reduction sees no
+            // NaN and the maximum ignores NaNs, as the scalar loop's does.
+            let zero = _mm512_setzero_ps();
+            let amax = _mm512_reduce_max_ps(_mm512_max_ps(
+                _mm512_max_ps(_mm512_abs_ps(v[0]), zero),
+                _mm512_max_ps(_mm512_abs_ps(v[1]), zero),
+            ));
+            let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+            scales[s * ng + g] = amax / 127.0;
+            let invv = _mm512_set1_ps(inv);
+            let mut bytes = [0i8; GROUP];
+            for h in 0..2 {
+                let c = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v[h], invv), lo), hi);
+                let q = _mm512_sub_epi32(
+                    _mm512_castps_si512(_mm512_add_ps(c, magic)),
+                    _mm512_castps_si512(magic),
+                );
+                _mm_storeu_si128(
+                    bytes[16 * h..].as_mut_ptr() as *mut __m128i,
+                    _mm512_cvtepi32_epi8(q),
+                );
+            }
+            let at = base + g * GROUP / 4 * PANEL_ROWS * 4;
+            let group = &mut data[at..];
+            if chunk.len() == GROUP {
+                // Fixed-size moves: eight 4-byte stores.
+                for (i, quad) in bytes.chunks_exact(4).enumerate() {
+                    let d = &mut group[i * PANEL_ROWS * 4..][..4];
+                    d.copy_from_slice(quad);
+                }
+            } else {
+                for (i, quad) in bytes[..chunk.len()].chunks(4).enumerate() {
+                    group[i * PANEL_ROWS * 4..][..quad.len()].copy_from_slice(quad);
+                }
+            }
+        }
+    }
+}

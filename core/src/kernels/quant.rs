@@ -152,6 +152,16 @@ pub fn quantize_rows<'a>(
         };
     };
     data.fill(0);
+    #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+    if cols > 0 && super::avx512::available() {
+        super::avx512::quantize(x, cols, data, scales);
+        return QuantizedRows {
+            data,
+            scales,
+            rows,
+            cols,
+        };
+    }
     #[cfg(all(feature = "simd-avx2", target_arch = "x86_64"))]
     if cols > 0 && super::avx2::available() {
         super::avx2::quantize(x, cols, data, scales);

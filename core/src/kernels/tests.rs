@@ -141,10 +141,22 @@ fn quantize_layout_is_panels_of_quads() {
 /// Quantisation on the compiled SIMD path against the scalar definition, bit for bit, on rows
 /// with zeros, NaN, infinities and widths that leave partial groups, octets and quads.
 #[test]
-#[cfg(all(feature = "std", feature = "simd-avx2", target_arch = "x86_64"))]
+#[cfg(all(
+    feature = "std",
+    any(feature = "simd-avx2", feature = "simd-avx512"),
+    target_arch = "x86_64"
+))]
 fn simd_quantize_is_bit_exact_with_scalar() {
-    if !avx2::available() {
-        return;
+    type Quantize = fn(&[f32], usize, &mut [i8], &mut [f32]);
+    #[allow(unused_mut)]
+    let mut simd: Vec<(&str, Quantize)> = Vec::new();
+    #[cfg(feature = "simd-avx2")]
+    if avx2::available() {
+        simd.push(("avx2", avx2::quantize));
+    }
+    #[cfg(feature = "simd-avx512")]
+    if avx512::available() {
+        simd.push(("avx512", avx512::quantize));
     }
     let mut rng = Rng(0x5EED);
     for case in 0..cases(200) {
@@ -168,11 +180,14 @@ fn simd_quantize_is_bit_exact_with_scalar() {
             vec![0f32; rows * groups(cols)],
             vec![0f32; rows * groups(cols)],
         );
-        avx2::quantize(&x, cols, &mut d1, &mut s1);
         quant::quantize_scalar(&x, cols, &mut d2, &mut s2);
-        assert_eq!(d1, d2, "case {case}: {rows} x {cols}");
-        let same = s1.iter().zip(&s2).all(|(a, b)| a.to_bits() == b.to_bits());
-        assert!(same, "case {case}: scales of {rows} x {cols}");
+        for &(name, quantize) in &simd {
+            d1.fill(0);
+            quantize(&x, cols, &mut d1, &mut s1);
+            assert_eq!(d1, d2, "{name} case {case}: {rows} x {cols}");
+            let same = s1.iter().zip(&s2).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{name} case {case}: scales of {rows} x {cols}");
+        }
     }
 }
 
