@@ -5,7 +5,7 @@ use crate::kernels::attention::{attention_quantized, QuantizedKv};
 use crate::kernels::row;
 use crate::kernels::{
     attention, gelu, groups, layer_norm, linear, linear_i8, quant_bytes, quantize_flat,
-    quantize_rows, tanh, AttentionHead, QuantizedRows, PANEL_ROWS,
+    quantize_rows, tanh, AttentionHead, QuantizedRows,
 };
 use crate::scratch::{
     compact_scratch_len, ffn_tile, quant_area_len, scratch_len_for, COMPACT_FFN_TILE, COMPACT_ROWS,
@@ -276,9 +276,7 @@ impl<'a> Model<'a> {
             .and_then(|sc| sc.split_at_mut_checked(s * cfg.hidden_size))
             .ok_or(too_small)?;
         self.embed(input, hidden)?;
-        for layer in 0..cfg.num_layers {
-            self.layer(layer, input, hidden, work, threads)?;
-        }
+        self.layers(input, hidden, work, threads)?;
         Ok(Encoded {
             model: self,
             hidden,
@@ -329,15 +327,15 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    /// One encoder layer in two steps, each split by rows into `threads` chunks (multiples of
-    /// the 16-row quantisation panel) run on scoped threads: the Q/K/V projections; then
-    /// attention for the chunk's query rows and the rest of the layer on them (output
-    /// projection, LayerNorms, the feed-forward tiles). Only attention needs other chunks' rows
-    /// (all keys and values), hence the one barrier between the steps.
-    #[allow(clippy::too_many_arguments)]
-    fn layer(
+    /// The encoder layers, on up to `threads` workers (with the `parallel` feature), each
+    /// owning a block of rows (a multiple of the 16-row quantisation panel) for the whole pass.
+    /// A layer is two steps per block: the Q/K/V projections of its rows; then attention for
+    /// its query rows and the rest of the layer on them (output projection, LayerNorms, the
+    /// feed-forward tiles). Only attention reads other blocks' rows (all keys and values), so
+    /// workers meet twice per layer: once every key and value is written, and once the layer
+    /// is done, so that no worker overwrites keys another still reads.
+    fn layers(
         &self,
-        l: usize,
         input: &Input,
         hidden: &mut [f32],
         work: &mut [f32],
@@ -346,7 +344,10 @@ impl<'a> Model<'a> {
         let cfg = *self.config();
         let (s, h) = (input.input_ids.len(), cfg.hidden_size);
         let sh = s * h;
-        let lw = LayerWeights::new(self, l)?;
+        // Every layer's tensors are looked up before any work, so no worker can fail alone.
+        for l in 0..cfg.num_layers {
+            LayerWeights::new(self, l)?;
+        }
         let (q, rest) = split_mut(work, sh);
         let (k, rest) = split_mut(rest, sh);
         let (val, rest) = split_mut(rest, sh);
@@ -355,73 +356,84 @@ impl<'a> Model<'a> {
         let (tile, rest) = split_mut(rest, s * tile_w);
         // With int8 weights, the layer input and one FFN tile are also kept quantised (the
         // areas `scratch_len_for(.., DType::I8)` adds after the float buffers).
-        let (mut xq, mut tq) = if self.has_int8_layers() {
+        let (xq, tq) = if self.has_int8_layers() {
             let (a, rest) = QuantArea::split(rest, s, h);
             let (b, _) = QuantArea::split(rest, s, tile_w);
             (Some(a), Some(b))
         } else {
             (None, None)
         };
-        let chunk = s
-            .div_ceil(threads.max(1))
-            .next_multiple_of(PANEL_ROWS)
-            .max(PANEL_ROWS);
+        let mut all = Part {
+            rows: s,
+            hidden,
+            q,
+            ctx,
+            tile,
+            xq,
+            tq,
+        };
+        #[cfg(feature = "parallel")]
+        {
+            use crate::kernels::PANEL_ROWS;
+            let chunk = s
+                .div_ceil(threads.max(1))
+                .next_multiple_of(PANEL_ROWS)
+                .max(PANEL_ROWS);
+            if chunk < s {
+                return self.layers_parallel(input, all, k, val, chunk, tile_w);
+            }
+        }
+        #[cfg(not(feature = "parallel"))]
+        let _ = threads;
+        for l in 0..cfg.num_layers {
+            let lw = LayerWeights::new(self, l)?;
+            all.project_qkv(&lw, h, k, val);
+            all.attend_and_rest(self, &lw, input, tile_w, k, val);
+        }
+        Ok(())
+    }
 
-        {
-            let mut jobs = Chunks::new(chunk, s);
-            let mut parts = (
-                &*hidden,
-                &mut *q,
-                &mut *k,
-                &mut *val,
-                xq.as_mut().map(QuantArea::reborrow),
-            );
-            run_chunks(&mut jobs, |rows| {
-                let (x, rx) = parts.0.split_at(rows.saturating_mul(h).min(parts.0.len()));
-                let (qq, rq) = split_mut(core::mem::take(&mut parts.1), rows * h);
-                let (kk, rk) = split_mut(core::mem::take(&mut parts.2), rows * h);
-                let (vv, rv) = split_mut(core::mem::take(&mut parts.3), rows * h);
-                let (mut a, ra) = split_area(parts.4.take(), rows, h);
-                parts = (rx, rq, rk, rv, ra);
-                move || {
-                    let xq = quantize(x, rows, h, &mut a);
-                    for (w, b, out) in [(&lw.q, lw.bq, qq), (&lw.k, lw.bk, kk), (&lw.v, lw.bv, vv)]
-                    {
-                        project(x, xq.as_ref(), rows, w, Some(b), out, false);
-                    }
-                }
-            });
+    /// [`Model::layers`] on one scoped thread per block of `chunk` rows after the first (which
+    /// runs here; see [`crate::parallel::run_layers`]): one thread start per pass, not per
+    /// step.
+    #[cfg(feature = "parallel")]
+    fn layers_parallel(
+        &self,
+        input: &Input,
+        all: Part,
+        k: &mut [f32],
+        v: &mut [f32],
+        chunk: usize,
+        tile_w: usize,
+    ) -> Result<(), RunError> {
+        extern crate alloc;
+        let cfg = *self.config();
+        let h = cfg.hidden_size;
+        let mut parts = alloc::vec::Vec::new();
+        let mut rest = Some(all);
+        while let Some(p) = rest.take() {
+            let (head, tail) = p.split(chunk, h, tile_w);
+            parts.push((head.rows * h, head));
+            rest = tail;
         }
-        {
-            // Attention and the rest of the layer in one job per chunk (one barrier less): a
-            // chunk's rest only touches its own rows of Q (reused for the attention output
-            // projection) and of the context (then reused for the FFN output), never the K and
-            // V rows every chunk's attention reads.
-            let (ks, vs) = (&*k, &*val);
-            let mut jobs = Chunks::new(chunk, s);
-            let mut parts = (
-                &mut *hidden,
-                &mut *ctx,
-                &mut *q,
-                &mut *tile,
-                xq.as_mut().map(QuantArea::reborrow),
-                tq.as_mut().map(QuantArea::reborrow),
-            );
-            run_chunks(&mut jobs, |rows| {
-                let (x, rx) = split_mut(core::mem::take(&mut parts.0), rows * h);
-                let (c, rc) = split_mut(core::mem::take(&mut parts.1), rows * h);
-                let (qa, rqa) = split_mut(core::mem::take(&mut parts.2), rows * h);
-                let (t, rt) = split_mut(core::mem::take(&mut parts.3), rows * tile_w);
-                let (xa, rxa) = split_area(parts.4.take(), rows, h);
-                let (ta, rta) = split_area(parts.5.take(), rows, tile_w);
-                parts = (rx, rc, rqa, rt, rxa, rta);
-                let lw = &lw;
-                move || {
-                    self.attention(input, qa, ks, vs, c);
-                    lw.rest_of_layer(&cfg, rows, x, c, qa, t, tile_w, xa, ta)
+        // Every layer's tensors were looked up before (`layers`): the `else` never runs.
+        let weights = |l| LayerWeights::new(self, l).ok();
+        crate::parallel::run_layers(
+            parts,
+            k,
+            v,
+            cfg.num_layers,
+            |part: &mut Part, l, k: &mut [f32], v: &mut [f32]| {
+                if let Some(lw) = weights(l) {
+                    part.project_qkv(&lw, h, k, v);
                 }
-            });
-        }
+            },
+            |part: &mut Part, l, k: &[f32], v: &[f32]| {
+                if let Some(lw) = weights(l) {
+                    part.attend_and_rest(self, &lw, input, tile_w, k, v);
+                }
+            },
+        );
         Ok(())
     }
 
@@ -578,59 +590,98 @@ fn split_mut<T>(buf: &mut [T], n: usize) -> (&mut [T], &mut [T]) {
     buf.split_at_mut(n)
 }
 
-/// Consecutive row counts of at most `chunk` covering `rows` rows.
-struct Chunks {
-    chunk: usize,
-    left: usize,
+/// One block of rows of the per-row buffers of [`Model::layers`]: hidden states, queries
+/// (then the attention output), context (then the FFN output), an FFN tile, and on the int8
+/// path the quantised layer input and tile.
+struct Part<'s> {
+    rows: usize,
+    hidden: &'s mut [f32],
+    q: &'s mut [f32],
+    ctx: &'s mut [f32],
+    tile: &'s mut [f32],
+    xq: Option<QuantArea<'s>>,
+    tq: Option<QuantArea<'s>>,
 }
 
-impl Chunks {
-    fn new(chunk: usize, rows: usize) -> Self {
-        Chunks { chunk, left: rows }
-    }
-}
-
-impl Iterator for Chunks {
-    type Item = usize;
-    fn next(&mut self) -> Option<usize> {
-        let n = self.chunk.min(self.left);
-        self.left -= n;
-        (n > 0).then_some(n)
-    }
-}
-
-/// Runs one job per chunk, `make` building each job from its row count (and splitting off the
-/// buffers it owns). With the `parallel` feature, every job after the first runs on a scoped
-/// thread and the first on this one; without it, they run here in order.
-fn run_chunks<F, J>(chunks: &mut Chunks, mut make: F)
-where
-    F: FnMut(usize) -> J,
-    J: FnOnce() + Send,
-{
+impl<'s> Part<'s> {
+    /// The first `rows` rows (a multiple of the panel height) and the rest, if any.
     #[cfg(feature = "parallel")]
-    std::thread::scope(|scope| {
-        let mut first = None;
-        for rows in chunks {
-            let job = make(rows);
-            match first {
-                None => first = Some(job),
-                Some(_) => {
-                    scope.spawn(job);
-                }
-            }
+    fn split(self, rows: usize, h: usize, tile_w: usize) -> (Part<'s>, Option<Part<'s>>) {
+        if rows >= self.rows {
+            return (self, None);
         }
-        if let Some(job) = first {
-            job();
+        let (hidden, h1) = split_mut(self.hidden, rows * h);
+        let (q, q1) = split_mut(self.q, rows * h);
+        let (ctx, c1) = split_mut(self.ctx, rows * h);
+        let (tile, t1) = split_mut(self.tile, rows * tile_w);
+        let (xq, x1) = split_area(self.xq, rows, h);
+        let (tq, tq1) = split_area(self.tq, rows, tile_w);
+        let tail = Part {
+            rows: self.rows - rows,
+            hidden: h1,
+            q: q1,
+            ctx: c1,
+            tile: t1,
+            xq: x1,
+            tq: tq1,
+        };
+        let head = Part {
+            rows,
+            hidden,
+            q,
+            ctx,
+            tile,
+            xq,
+            tq,
+        };
+        (head, Some(tail))
+    }
+
+    /// Step one: queries into `self.q`, this block's keys and values into `k` and `v`.
+    fn project_qkv(&mut self, lw: &LayerWeights, h: usize, k: &mut [f32], v: &mut [f32]) {
+        let x = &*self.hidden;
+        let xq = quantize(x, self.rows, h, &mut self.xq);
+        for (w, b, out) in [
+            (&lw.q, lw.bq, &mut *self.q),
+            (&lw.k, lw.bk, k),
+            (&lw.v, lw.bv, v),
+        ] {
+            project(x, xq.as_ref(), self.rows, w, Some(b), out, false);
         }
-    });
-    #[cfg(not(feature = "parallel"))]
-    for rows in chunks {
-        make(rows)();
+    }
+
+    /// Step two: attention of this block's queries over all keys and values, then the rest of
+    /// the layer on its rows.
+    fn attend_and_rest(
+        &mut self,
+        model: &Model,
+        lw: &LayerWeights,
+        input: &Input,
+        tile_w: usize,
+        k: &[f32],
+        v: &[f32],
+    ) {
+        let cfg = model.config();
+        model.attention(input, self.q, k, v, self.ctx);
+        let xq = self.xq.as_mut().map(QuantArea::reborrow);
+        let tq = self.tq.as_mut().map(QuantArea::reborrow);
+        lw.rest_of_layer(
+            cfg,
+            self.rows,
+            self.hidden,
+            self.ctx,
+            self.q,
+            self.tile,
+            tile_w,
+            xq,
+            tq,
+        );
     }
 }
 
 /// Splits a quantised area after `rows` rows of `cols` columns (`rows` a multiple of the
-/// panel height unless it is the last chunk).
+/// panel height unless it is the last block).
+#[cfg(feature = "parallel")]
 fn split_area<'s>(
     area: Option<QuantArea<'s>>,
     rows: usize,

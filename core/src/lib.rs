@@ -30,6 +30,8 @@ mod format;
 mod heads;
 pub mod kernels;
 mod model;
+#[cfg(feature = "parallel")]
+mod parallel;
 mod scratch;
 mod tensor;
 pub mod tokenizer;
