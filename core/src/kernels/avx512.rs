@@ -113,6 +113,7 @@ unsafe fn sgemm(
                 let prefetch = next.map(|(pn, pk)| Prefetch {
                     at: base.wrapping_add((pn * w.stride + pk) * elem),
                     stride: w.stride * elem,
+                    lines: (kc_max.min(k - pk) * elem).div_ceil(64),
                 });
                 // The bias joins in the first K block only; later blocks add to `out`.
                 bias_p.fill(0.0);
@@ -258,20 +259,25 @@ unsafe fn transpose16(v: [__m512; 16]) -> [__m512; 16] {
 }
 
 /// Weight rows to pull into the cache while a panel computes: [`NP`] rows of `stride` bytes
-/// from `at`, one line per step of the first micro-tile over the panel.
+/// from `at`, `lines` cache lines of each, two lines per step of the first micro-tile over the
+/// panel (a panel's row has twice as many lines as the micro-tile has steps, for f32 and int8).
 #[derive(Clone, Copy)]
 struct Prefetch {
     at: *const u8,
     stride: usize,
+    lines: usize,
 }
 
 impl Prefetch {
-    /// Step `i` fetches line `i / NP` of row `i % NP`: a row of the next panel is covered by
-    /// as many steps as it has lines times [`NP`].
+    /// Step `i` fetches lines `2i` and `2i + 1`, line `j` being line `j / NP` of row `j % NP`.
     #[inline(always)]
     unsafe fn step(self, i: usize) {
-        let line = self.at.wrapping_add((i % NP) * self.stride + i / NP * 64);
-        _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+        for j in [2 * i, 2 * i + 1] {
+            if j < self.lines * NP {
+                let line = self.at.wrapping_add((j % NP) * self.stride + j / NP * 64);
+                _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+            }
+        }
     }
 }
 
@@ -418,6 +424,7 @@ unsafe fn igemm(
             let next = (n0 + NP < n).then(|| Prefetch {
                 at: q.as_ptr().wrapping_add((n0 + NP) * stride) as *const u8,
                 stride,
+                lines: x.cols().div_ceil(64),
             });
             for r0 in (c0..c1).step_by(IR) {
                 let o = out.as_mut_ptr().add(r0 * n + n0);
