@@ -341,10 +341,38 @@ mod tests {
         let vmax = v.iter().fold(0f32, |a, x| a.max(x.abs()));
         let mut want = vec![7f32; rows * stride];
         attention(&hd, &mut want);
-        let mut got = want.clone();
-        got.iter_mut().for_each(|x| *x = 9.0);
-        super::super::attention(&hd, &mut got);
         let exact = naive(&hd);
+        for (name, kernel) in simd_kernels() {
+            let mut got = want.clone();
+            got.iter_mut().for_each(|x| *x = 9.0);
+            kernel(&hd, &mut got);
+            compare(name, &hd, &want, &got, &exact, vmax);
+        }
+    }
+
+    type Kernel = fn(&AttentionHead, &mut [f32]);
+
+    /// The dispatched kernel, and the AVX2 one too where dispatch picks AVX-512 (which would
+    /// leave it unchecked on such a CPU).
+    fn simd_kernels() -> Vec<(&'static str, Kernel)> {
+        #[allow(unused_mut)]
+        let mut all: Vec<(&'static str, Kernel)> = vec![("dispatched", super::super::attention)];
+        #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+        if super::super::avx512_attention::available() && super::super::avx2_vmath::available() {
+            all.push(("avx2", super::super::avx2_attention::attention));
+        }
+        all
+    }
+
+    fn compare(
+        name: &str,
+        hd: &AttentionHead,
+        want: &[f32],
+        got: &[f32],
+        exact: &[f64],
+        vmax: f32,
+    ) {
+        let (rows, stride, col, d, seq) = (hd.rows, hd.stride, hd.col, hd.d, hd.seq);
         for r in 0..rows {
             for c in 0..stride {
                 let (w, g) = (want[r * stride + c], got[r * stride + c]);
@@ -355,7 +383,10 @@ mod tests {
                         (w as f64 - e).abs() <= 2e-6 * vmax as f64,
                         "ref {w} vs {e} {ctx:?}"
                     );
-                    assert!((g - w).abs() <= 1e-5 * vmax, "simd {g} vs ref {w} {ctx:?}");
+                    assert!(
+                        (g - w).abs() <= 1e-5 * vmax,
+                        "{name} {g} vs ref {w} {ctx:?}"
+                    );
                 } else {
                     assert_eq!((w, g), (7.0, 9.0), "wrote outside the head");
                 }

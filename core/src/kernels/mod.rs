@@ -26,6 +26,10 @@ mod avx2_vmath;
 mod avx2;
 #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
 mod avx512;
+#[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+mod avx512_attention;
+#[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+mod avx512_vmath;
 #[cfg(any(
     all(feature = "simd-neon", target_arch = "aarch64"),
     all(
@@ -371,6 +375,10 @@ pub fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
 /// GELU, erf form: `0.5 x (1 + erf(x / sqrt 2))` ([`vmath::gelu`]: a rational `erf` within
 /// 5e-7 of the exact one).
 pub fn gelu(x: &mut [f32]) {
+    #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+    if avx512_vmath::available() {
+        return avx512_vmath::gelu(x);
+    }
     #[cfg(all(
         any(feature = "simd-avx2", feature = "simd-avx512"),
         target_arch = "x86_64"
@@ -392,6 +400,10 @@ pub fn attention(head: &AttentionHead, out: &mut [f32]) {
     if !head.fits(out.len()) {
         debug_assert!(false, "attention: slices shorter than the shapes");
         return;
+    }
+    #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+    if avx512_attention::available() {
+        return avx512_attention::attention(head, out);
     }
     #[cfg(all(
         any(feature = "simd-avx2", feature = "simd-avx512"),

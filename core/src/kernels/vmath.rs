@@ -179,13 +179,29 @@ mod dispatch_tests {
 
     /// With AVX2 the rational is evaluated in f64: GELU within `1e-7 |x|` (the erf) plus one
     /// f32 rounding of the result of the exact value.
-    #[test]
-    fn dispatched_gelu_is_accurate() {
+    type Gelu = fn(&mut [f32]);
+
+    /// The x86 GELUs this CPU runs (each evaluates erf in f64).
+    fn x86_gelus() -> Vec<(&'static str, Gelu)> {
+        #[allow(unused_mut)]
+        let mut all: Vec<(&'static str, Gelu)> = Vec::new();
         #[cfg(all(
             any(feature = "simd-avx2", feature = "simd-avx512"),
             target_arch = "x86_64"
         ))]
         if crate::kernels::avx2_vmath::available() {
+            all.push(("avx2", crate::kernels::avx2_vmath::gelu));
+        }
+        #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+        if crate::kernels::avx512_vmath::available() {
+            all.push(("avx512", crate::kernels::avx512_vmath::gelu));
+        }
+        all
+    }
+
+    #[test]
+    fn dispatched_gelu_is_accurate() {
+        for (name, gelu) in x86_gelus() {
             // Miri interprets every f64 erf of the check: there, every 100th point.
             let step = if cfg!(miri) { 100 } else { 1 };
             let x: Vec<f32> = (0..=240_000)
@@ -193,14 +209,14 @@ mod dispatch_tests {
                 .map(|i| -12.0 + i as f32 * 1e-4)
                 .collect();
             let mut g = x.clone();
-            crate::kernels::gelu(&mut g);
+            gelu(&mut g);
             for (x, g) in x.iter().zip(&g) {
                 let x64 = *x as f64;
                 let want = 0.5 * x64 * (1.0 + libm::erf(x64 * core::f64::consts::FRAC_1_SQRT_2));
                 let tol = 1e-7 * x64.abs() + 6e-8 * want.abs() + 1e-30;
                 assert!(
                     (*g as f64 - want).abs() <= tol,
-                    "gelu({x}) = {g}, want {want}"
+                    "{name}: gelu({x}) = {g}, want {want}"
                 );
             }
         }
