@@ -11,7 +11,7 @@
 #
 # Usage: tools/pretrain_vs_random.sh CHECKPOINT [OUT]
 #   WHICH=both|pretrained|random  LRS="1e-4 3e-4 1e-3"  SEEDS="1 2 3"  EPOCHS=10  PATIENCE=4
-#   THREADS=1
+#   THREADS=1  PICOBERT=path/to/picobert (default: build this checkout's release binary)
 # Patience 4 rather than finetune's 2: from random init a run can sit at chance for 2-3 epochs
 # before it starts to learn, and stopping it there would flatter pretraining.
 set -euo pipefail
@@ -29,8 +29,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 python3 tools/fetch_task_data.py --only polarity >/dev/null
 tasks="${PICOBERT_CACHE:-$HOME/.cache/picobert}/tasks/polarity"
-cargo build -q --release -p picobert-trainer --bin picobert
-picobert="$CARGO_TARGET_DIR/release/picobert"
+picobert="${PICOBERT:-}"
+if [ -z "$picobert" ]; then
+    cargo build -q --release -p picobert-trainer --bin picobert
+    picobert="$CARGO_TARGET_DIR/release/picobert"
+fi
 mkdir -p "$out"
 
 mean() { awk '{ s += $1 } END { printf "%.4f", s / NR }'; }

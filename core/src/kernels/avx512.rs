@@ -14,6 +14,7 @@
 // AVX-512 intrinsics are stable since Rust 1.89: `simd-avx512` needs that, the crate does not.
 #![allow(clippy::incompatible_msrv)]
 
+use super::avx512_vmath::{lanes, max16, min16};
 use super::quant::{groups, QuantizedRows, GROUP, PANEL_ROWS};
 use super::{FloatData, FloatWeights};
 use core::arch::x86_64::*;
@@ -52,11 +53,6 @@ const MC: usize = 240;
 /// A cache-line aligned buffer, so the aligned panel loads never split a line.
 #[repr(C, align(64))]
 struct Aligned<T>(T);
-
-/// Lane mask of the first `n` (at most 16) lanes.
-fn lanes(n: usize) -> __mmask16 {
-    ((1u32 << n.min(16)) - 1) as __mmask16
-}
 
 /// Float linear layer (f32 or f16 weights); see [`super::linear`].
 pub(super) fn linear(
@@ -334,7 +330,8 @@ impl Tile<'_> {
             let o = out.add(r * ldo);
             for h in 0..2 {
                 let v = _mm512_add_ps(acc[r][h], bias[h]);
-                let o = o.add(16 * h);
+                // Wrapping: with an empty mask the second half may start past the row's end.
+                let o = o.wrapping_add(16 * h);
                 let y = if self.add_out {
                     _mm512_add_ps(_mm512_maskz_loadu_ps(mask[h], o), v)
                 } else {
@@ -581,7 +578,7 @@ impl ITile<'_> {
                 let w = self.pack.add(kq * NP) as *const __m512i;
                 let w = [_mm512_load_si512(w), _mm512_load_si512(w.add(1))];
                 for r in 0..R {
-                    let xb = _mm512_set1_epi32(*rp[r].add(kq * PANEL_ROWS));
+                    let xb = _mm512_set1_epi32(rp[r].add(kq * PANEL_ROWS).read_unaligned());
                     for h in 0..2 {
                         acc[r][h] = _mm512_dpbusd_epi32(acc[r][h], w[h], xb);
                     }
@@ -609,7 +606,8 @@ impl ITile<'_> {
                     Some(b) => _mm512_add_ps(v[r][h], b[h]),
                     None => v[r][h],
                 };
-                let o = o.add(16 * h);
+                // Wrapping: with an empty mask the second half may start past the row's end.
+                let o = o.wrapping_add(16 * h);
                 let y = if self.accumulate {
                     _mm512_add_ps(_mm512_maskz_loadu_ps(mask[h], o), y)
                 } else {
@@ -649,16 +647,16 @@ unsafe fn quantize_avx512(x: &[f32], cols: usize, data: &mut [i8], scales: &mut 
             // `max(|v|, 0)` is 0 for a NaN lane (the second operand), so the reduction sees no
             // NaN and the maximum ignores NaNs, as the scalar loop's does.
             let zero = _mm512_setzero_ps();
-            let amax = _mm512_reduce_max_ps(_mm512_max_ps(
-                _mm512_max_ps(_mm512_abs_ps(v[0]), zero),
-                _mm512_max_ps(_mm512_abs_ps(v[1]), zero),
+            let amax = _mm512_reduce_max_ps(max16(
+                max16(_mm512_abs_ps(v[0]), zero),
+                max16(_mm512_abs_ps(v[1]), zero),
             ));
             let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
             scales[s * ng + g] = amax / 127.0;
             let invv = _mm512_set1_ps(inv);
             let mut bytes = [0i8; GROUP];
             for h in 0..2 {
-                let c = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v[h], invv), lo), hi);
+                let c = min16(max16(_mm512_mul_ps(v[h], invv), lo), hi);
                 let q = _mm512_sub_epi32(
                     _mm512_castps_si512(_mm512_add_ps(c, magic)),
                     _mm512_castps_si512(magic),

@@ -10,7 +10,7 @@
 #![allow(clippy::incompatible_msrv)]
 
 use super::attention::AttentionHead;
-use super::avx512_vmath::exp16;
+use super::avx512_vmath::{exp16, lanes, max16};
 use crate::scratch::ATTN_BLOCK;
 use core::arch::x86_64::*;
 
@@ -48,11 +48,6 @@ struct Block {
     /// `1 / sum` once the last block is in.
     corr: [f32; MQ],
     inv: [f32; MQ],
-}
-
-/// Lane mask of the first `n` (at most 16) lanes.
-fn lanes(n: usize) -> __mmask16 {
-    ((1u32 << n.min(16)) - 1) as __mmask16
 }
 
 #[target_feature(enable = "avx512f")]
@@ -120,11 +115,11 @@ unsafe fn query_block<const H: usize>(
                 let p = b.pt.as_mut_ptr().add(jj * MQ + 16 * h);
                 let s = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(p), scale), bj);
                 _mm512_storeu_ps(p, s);
-                bmax[h] = _mm512_max_ps(bmax[h], s);
+                bmax[h] = max16(bmax[h], s);
             }
         }
         for h in 0..H {
-            let new_max = _mm512_max_ps(max[h], bmax[h]);
+            let new_max = max16(max[h], bmax[h]);
             let corr = exp16(_mm512_sub_ps(max[h], new_max));
             sum[h] = _mm512_mul_ps(sum[h], corr);
             _mm512_storeu_ps(b.corr.as_mut_ptr().add(16 * h), corr);

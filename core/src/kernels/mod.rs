@@ -360,8 +360,12 @@ fn linear_i8_on(
 }
 
 /// LayerNorm over one row in place: biased variance, as `torch.nn.LayerNorm`
-/// ([`vmath::layer_norm`]; the AVX2 version is bit-identical).
+/// ([`vmath::layer_norm`]; the SIMD versions are bit-identical).
 pub fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
+    if avx512_vmath::available() {
+        return avx512_vmath::layer_norm(x, gamma, beta, eps);
+    }
     #[cfg(all(
         any(feature = "simd-avx2", feature = "simd-avx512"),
         target_arch = "x86_64"

@@ -22,7 +22,7 @@ pub(super) const EXP_P: [f32; 6] = [
 ];
 /// Adding then subtracting `1.5 * 2^23` rounds to the nearest integer (ties to even), as the
 /// SIMD round instruction does, for `|x| < 2^22`.
-const ROUND: f32 = 12_582_912.0;
+pub(super) const ROUND: f32 = 12_582_912.0;
 
 /// `erf` is evaluated on `[-4, 4]`, where it reaches +-1 to f32 precision.
 pub(super) const ERF_CLAMP: f32 = 4.0;
