@@ -464,8 +464,8 @@ struct ITile<'a> {
 
 impl ITile<'_> {
     /// Token rows `s0..s0 + R` against the panel, into `out` at stride `ldo`: per scale group,
-    /// exact int32 sums, then the reference's requantisation `v + acc * (sx * sw)` lane-wise
-    /// (no FMA, same order), then the bias, then the store rule.
+    /// exact int32 sums, then the reference's requantisation `v + acc * sx` lane-wise (no FMA,
+    /// same order), then `v * sw + bias`, then the store rule.
     ///
     /// # Safety
     /// AVX2; rows `s0..s0 + R` exist; the panel holds `x.quads()` quads; `out` has `R` rows
@@ -517,7 +517,7 @@ impl ITile<'_> {
             for r in 0..R {
                 let sx = _mm256_set1_ps(*scales.add(r * ng + g));
                 for h in 0..2 {
-                    let t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][h]), _mm256_mul_ps(sx, sw[h]));
+                    let t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][h]), sx);
                     v[r][h] = _mm256_add_ps(v[r][h], t);
                 }
             }
@@ -529,7 +529,7 @@ impl ITile<'_> {
             ]
         });
         for r in 0..R {
-            let mut y = v[r];
+            let mut y = [_mm256_mul_ps(v[r][0], sw[0]), _mm256_mul_ps(v[r][1], sw[1])];
             if let Some(b) = bias {
                 y = [_mm256_add_ps(y[0], b[0]), _mm256_add_ps(y[1], b[1])];
             }

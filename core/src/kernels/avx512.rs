@@ -533,8 +533,8 @@ struct ITile<'a> {
 
 impl ITile<'_> {
     /// Token rows `s0..s0 + R` against the panel, into `out` at stride `ldo`: per scale group,
-    /// exact int32 sums, then the reference's requantisation `v + acc * (sx * sw)` lane-wise
-    /// (no FMA, same order), then the bias, then the store rule.
+    /// exact int32 sums, then the reference's requantisation `v + acc * sx` lane-wise (no FMA,
+    /// same order), then `v * sw + bias`, then the store rule.
     ///
     /// # Safety
     /// AVX-512F/BW + VNNI; rows `s0..s0 + R` exist and are in the chunk; the panel holds
@@ -587,7 +587,7 @@ impl ITile<'_> {
             for r in 0..R {
                 let sx = _mm512_set1_ps(*scales.add(r * ng + g));
                 for h in 0..2 {
-                    let t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][h]), _mm512_mul_ps(sx, sw[h]));
+                    let t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][h]), sx);
                     v[r][h] = _mm512_add_ps(v[r][h], t);
                 }
             }
@@ -602,9 +602,10 @@ impl ITile<'_> {
         for r in 0..R {
             let o = out.add(r * ldo);
             for h in 0..2 {
+                let y = _mm512_mul_ps(v[r][h], sw[h]);
                 let y = match bias {
-                    Some(b) => _mm512_add_ps(v[r][h], b[h]),
-                    None => v[r][h],
+                    Some(b) => _mm512_add_ps(y, b[h]),
+                    None => y,
                 };
                 // Wrapping: with an empty mask the second half may start past the row's end.
                 let o = o.wrapping_add(16 * h);

@@ -7,7 +7,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::quant::{groups, QuantizedRows, GROUP, PANEL_ROWS};
-use super::reference::{requant, store};
+use super::reference::{finish, requant, store};
 #[cfg(not(target_arch = "arm"))]
 use super::{FloatData, FloatWeights};
 #[cfg(not(target_arch = "arm"))]
@@ -166,7 +166,7 @@ pub(super) unsafe fn int_linear<T: IntTile>(
                 );
                 for j in 0..nr {
                     for r in 0..mr {
-                        v[j][r] = requant(v[j][r], acc[j][r], x.scale(r0 + r, g), sw[nb + j]);
+                        v[j][r] = requant(v[j][r], acc[j][r], x.scale(r0 + r, g));
                     }
                 }
             }
@@ -174,11 +174,8 @@ pub(super) unsafe fn int_linear<T: IntTile>(
                 let s = r0 + r;
                 let orow = &mut out[s * n + nb..s * n + nb + nr];
                 for (j, y) in orow.iter_mut().enumerate() {
-                    let v = match bias {
-                        Some(b) => v[j][r] + b[nb + j],
-                        None => v[j][r],
-                    };
-                    store(y, v, accumulate);
+                    let b = bias.map(|b| b[nb + j]);
+                    store(y, finish(v[j][r], sw[nb + j], b), accumulate);
                 }
             }
         }

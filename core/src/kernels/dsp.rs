@@ -16,7 +16,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::quant::{QuantizedRows, GROUP, PANEL_ROWS};
-use super::reference::{requant, store};
+use super::reference::{finish, requant, store};
 use super::{row_at, row_at_mut};
 use core::arch::asm;
 
@@ -229,8 +229,7 @@ pub(super) fn linear_i8(
                     extend(x, r0, k0, kc, &mut xb, &mut sxb);
                 }
                 let (full, rem) = (kc / GROUP, kc % GROUP);
-                let sw = sw.get(o0..).unwrap_or_default();
-                for (o, (v, &s)) in (o0..).zip(partial[..nb].iter_mut().zip(sw)) {
+                for (o, v) in (o0..).zip(partial[..nb].iter_mut()) {
                     // SAFETY: row `o < n` holds `k >= k0 + kc` columns (checked above).
                     let mut wp = unsafe { q.as_ptr().add(o * stride + k0) };
                     let mut xp = xb.as_ptr();
@@ -241,7 +240,7 @@ pub(super) fn linear_i8(
                         // `g * GROUP_WORDS..][..GROUP_WORDS]` of `xb` (`full <= KC / GROUP`).
                         let acc = unsafe { group(&mut xp, &mut wp) };
                         for r in 0..R {
-                            acc_v[r] = requant(acc_v[r], acc[r], sx[r], s);
+                            acc_v[r] = requant(acc_v[r], acc[r], sx[r]);
                         }
                     }
                     if let Some(sx) = sxb.get(full).filter(|_| rem != 0) {
@@ -255,7 +254,7 @@ pub(super) fn linear_i8(
                         // SAFETY: as above; `extend` zeroed `xb` up to the group boundary.
                         let acc = unsafe { group(&mut xp, &mut wt) };
                         for r in 0..R {
-                            acc_v[r] = requant(acc_v[r], acc[r], sx[r], s);
+                            acc_v[r] = requant(acc_v[r], acc[r], sx[r]);
                         }
                     }
                     *v = acc_v;
@@ -266,11 +265,9 @@ pub(super) fn linear_i8(
                     return;
                 };
                 for (o, (y, v)) in (o0..).zip(orow.iter_mut().zip(&partial[..nb])) {
-                    let y_new = match bias.and_then(|b| b.get(o)) {
-                        Some(b) => v[r] + b,
-                        None => v[r],
-                    };
-                    store(y, y_new, accumulate);
+                    let s = sw.get(o).copied().unwrap_or(0.0);
+                    let b = bias.and_then(|b| b.get(o)).copied();
+                    store(y, finish(v[r], s, b), accumulate);
                 }
             }
         }

@@ -292,9 +292,10 @@ fn linear_on(
     reference::linear(x, rows, w, bias, out, accumulate)
 }
 
-/// The int8 linear layer: `out[s][o] (+)= (sum over groups g of acc_g * (sx[s][g] * sw[o])) +
+/// The int8 linear layer: `out[s][o] (+)= (sum over groups g of acc_g * sx[s][g]) * sw[o] +
 /// bias[o]`, where `acc_g = sum_{k in g} xq[s][k] * q[o][k]` in exact int32 arithmetic, the
-/// groups being [`GROUP`] columns wide and summed in order from 0.0. `q` holds `n` rows of
+/// groups being [`GROUP`] columns wide and summed in order from 0.0, each operation rounded
+/// to f32 on its own (no fused multiply-add). `q` holds `n` rows of
 /// `x.cols()` int8 weights, row `o` starting at `o * stride`, with per-row scales `sw`; `out`
 /// is `[x.rows(), n]` row-major. Bit-exact on every backend.
 ///
