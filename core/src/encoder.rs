@@ -240,7 +240,7 @@ impl<'a> Model<'a> {
             }
             let xa = xq.as_mut().map(QuantArea::reborrow);
             let ta = tq.as_mut().map(QuantArea::reborrow);
-            lw.rest_of_layer(&cfg, rows, x, c, q, tile, COMPACT_FFN_TILE, xa, ta);
+            lw.rest_of_layer(&cfg, rows, x, c, tile, COMPACT_FFN_TILE, xa, ta);
         }
         Ok(())
     }
@@ -500,8 +500,8 @@ impl<'a> LayerWeights<'a> {
         })
     }
 
-    /// For `rows` tokens: attention output projection of `ctx` into `attn_out`, residual and
-    /// LayerNorm into `hidden`; then the feed-forward layer tiled over its inner dimension in
+    /// For `rows` tokens: attention output projection of `ctx` added to `hidden` (the
+    /// residual, added by the kernel's store rule), LayerNorm; then the feed-forward layer tiled over its inner dimension in
     /// tiles of `ffn_tile` columns (`tile` holds one),
     /// `out = b2 + sum over tiles of gelu(x W1[tile]^T + b1[tile]) W2[:, tile]^T` (into the
     /// consumed `ctx` rows), residual and LayerNorm. On the int8 path each tile is quantised
@@ -513,7 +513,6 @@ impl<'a> LayerWeights<'a> {
         rows: usize,
         hidden: &mut [f32],
         ctx: &mut [f32],
-        attn_out: &mut [f32],
         tile: &mut [f32],
         ffn_tile: usize,
         mut xq: Option<QuantArea>,
@@ -521,17 +520,8 @@ impl<'a> LayerWeights<'a> {
     ) {
         let h = nonzero(cfg.hidden_size);
         let x = quantize(ctx, rows, h, &mut xq);
-        project(
-            ctx,
-            x.as_ref(),
-            rows,
-            &self.o,
-            Some(self.bo),
-            attn_out,
-            false,
-        );
-        for (x, y) in hidden.chunks_exact_mut(h).zip(attn_out.chunks_exact(h)) {
-            x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+        project(ctx, x.as_ref(), rows, &self.o, Some(self.bo), hidden, true);
+        for x in hidden.chunks_exact_mut(h) {
             layer_norm(x, self.ln1.0, self.ln1.1, cfg.layer_norm_eps);
         }
         // The context is consumed: its rows hold the FFN output from here on.
@@ -590,8 +580,8 @@ fn split_mut<T>(buf: &mut [T], n: usize) -> (&mut [T], &mut [T]) {
     buf.split_at_mut(n)
 }
 
-/// One block of rows of the per-row buffers of [`Model::layers`]: hidden states, queries
-/// (then the attention output), context (then the FFN output), an FFN tile, and on the int8
+/// One block of rows of the per-row buffers of [`Model::layers`]: hidden states, queries,
+/// context (then the FFN output), an FFN tile, and on the int8
 /// path the quantised layer input and tile.
 struct Part<'s> {
     rows: usize,
@@ -670,7 +660,6 @@ impl<'s> Part<'s> {
             self.rows,
             self.hidden,
             self.ctx,
-            self.q,
             self.tile,
             tile_w,
             xq,

@@ -93,8 +93,8 @@ pub const COMPACT_ROWS: usize = PANEL_ROWS;
 /// encoder's weights are `dtype` (exact). The compact plan keeps, besides the hidden states
 /// (`seq_len x hidden` f32), only the keys and values of every token, in int8 with one scale
 /// per token and 32 columns (`2 x (seq_len x hidden / 4 + seq_len x groups)`), and the working
-/// set of one block of `r = min(16, seq_len)` tokens: its queries (reused for the attention
-/// output projection) and context (reused for the FFN output), `2 x r x hidden`, and one FFN
+/// set of one block of `r = min(16, seq_len)` tokens: its queries and context (reused for
+/// the FFN output; the attention output projection adds into the hidden states), `2 x r x hidden`, and one FFN
 /// tile, `r x min(64, intermediate)`. int8 adds the block's quantised input
 /// (`quant_area_len(r, hidden)`) and FFN tile (`quant_area_len(r, min(64, intermediate))`).
 /// The heads' two hidden-sized vectors fit in the block. Single-threaded.

@@ -177,31 +177,32 @@ mod dispatch_tests {
     extern crate std;
     use std::vec::Vec;
 
-    /// With AVX2 the rational is evaluated in f64: GELU within `1e-7 |x|` (the erf) plus one
-    /// f32 rounding of the result of the exact value.
     type Gelu = fn(&mut [f32]);
 
-    /// The x86 GELUs this CPU runs (each evaluates erf in f64).
-    fn x86_gelus() -> Vec<(&'static str, Gelu)> {
+    /// The x86 GELUs this CPU runs, each with the bound on its `erf`'s absolute error: AVX2
+    /// evaluates the rational in f64 (2e-7 after rounding to f32), AVX-512 in f32 with fused
+    /// multiply-adds (3.8e-7).
+    fn x86_gelus() -> Vec<(&'static str, Gelu, f64)> {
         #[allow(unused_mut)]
-        let mut all: Vec<(&'static str, Gelu)> = Vec::new();
+        let mut all: Vec<(&'static str, Gelu, f64)> = Vec::new();
         #[cfg(all(
             any(feature = "simd-avx2", feature = "simd-avx512"),
             target_arch = "x86_64"
         ))]
         if crate::kernels::avx2_vmath::available() {
-            all.push(("avx2", crate::kernels::avx2_vmath::gelu));
+            all.push(("avx2", crate::kernels::avx2_vmath::gelu, 2e-7));
         }
         #[cfg(all(feature = "simd-avx512", target_arch = "x86_64"))]
         if crate::kernels::avx512_vmath::available() {
-            all.push(("avx512", crate::kernels::avx512_vmath::gelu));
+            all.push(("avx512", crate::kernels::avx512_vmath::gelu, 3.8e-7));
         }
         all
     }
 
+    /// GELU within `|x| / 2` times the `erf` bound, plus one f32 rounding of the exact value.
     #[test]
     fn dispatched_gelu_is_accurate() {
-        for (name, gelu) in x86_gelus() {
+        for (name, gelu, erf_bound) in x86_gelus() {
             // Miri interprets every f64 erf of the check: there, every 100th point.
             let step = if cfg!(miri) { 100 } else { 1 };
             let x: Vec<f32> = (0..=240_000)
@@ -213,7 +214,7 @@ mod dispatch_tests {
             for (x, g) in x.iter().zip(&g) {
                 let x64 = *x as f64;
                 let want = 0.5 * x64 * (1.0 + libm::erf(x64 * core::f64::consts::FRAC_1_SQRT_2));
-                let tol = 1e-7 * x64.abs() + 6e-8 * want.abs() + 1e-30;
+                let tol = 0.5 * erf_bound * x64.abs() + 6e-8 * want.abs() + 1e-30;
                 assert!(
                     (*g as f64 - want).abs() <= tol,
                     "{name}: gelu({x}) = {g}, want {want}"
