@@ -1,6 +1,8 @@
 //! `Model::forward_threads` splits every layer step by rows; each row is computed by the same
 //! code whatever the split, so the sequence output must be bit-identical for any thread count
-//! (f32 and int8 weights, with and without padding, lengths around the 16-row chunk unit).
+//! (f32 and int8 weights, with and without padding, lengths around the 16-row chunk unit),
+//! and whether the workers are the kept helper threads or, when another caller holds those,
+//! fresh scoped threads.
 
 use picobert::{Input, Model};
 use picobert_e2e::{random_model, XorShift};
@@ -51,4 +53,37 @@ fn f32_output_does_not_depend_on_threads() {
 #[test]
 fn int8_output_does_not_depend_on_threads() {
     check(WeightDtype::Int8);
+}
+
+#[test]
+fn concurrent_callers_get_the_same_output() {
+    let mut m = random_model(12, false);
+    convert(&mut m, WeightDtype::Int8);
+    let blob = m.to_bytes().unwrap();
+    let model = Model::load(&blob).unwrap();
+    let ids: Vec<u32> = (0..32).map(|i| (i * 7 % 40) as u32).collect();
+    let input = Input::new(&ids);
+    let mut scratch = vec![0f32; model.scratch_len(ids.len())];
+    let one = model
+        .forward_threads(&input, &mut scratch, 1)
+        .unwrap()
+        .sequence_output()
+        .to_vec();
+    // Four callers at once: one at a time holds the helper threads, the others fall back.
+    std::thread::scope(|s| {
+        for caller in 0..4 {
+            let (model, input, one) = (&model, &input, &one);
+            s.spawn(move || {
+                let mut scratch = vec![f32::NAN; model.scratch_len(32)];
+                for round in 0..25 {
+                    let threads = 2 + (caller + round) % 3;
+                    let out = model.forward_threads(input, &mut scratch, threads).unwrap();
+                    assert!(
+                        out.sequence_output() == one.as_slice(),
+                        "caller {caller} round {round}"
+                    );
+                }
+            });
+        }
+    });
 }
