@@ -393,10 +393,17 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    /// [`Model::layers`] on one scoped thread per block of `chunk` rows after the first (which
-    /// runs here; see [`crate::parallel::run_layers`]): one thread start per pass, not per
-    /// step.
+    /// [`Model::layers`] on one worker per block of `chunk` rows (see
+    /// [`crate::parallel::run_phases`]), four phases per layer with a barrier after each:
+    /// A, per block of rows: the previous layer's FFN residual and LayerNorm, then the Q/K/V
+    /// projections; B, per block: attention over all keys, the output projection, LayerNorm,
+    /// the rows quantised for the FFN; C, per worker a share of the FFN tiles over all rows;
+    /// D, per worker a share of the FFN's output columns over all rows, summing every tile in
+    /// order. C and D split the FFN's weights between the workers instead of each worker
+    /// streaming all of them for its rows. Every output element is computed by the same
+    /// arithmetic as in one thread, so the result is bit-identical for any thread count.
     #[cfg(feature = "parallel")]
+    #[allow(unsafe_code)]
     fn layers_parallel(
         &self,
         input: &Input,
@@ -406,34 +413,158 @@ impl<'a> Model<'a> {
         chunk: usize,
         tile_w: usize,
     ) -> Result<(), RunError> {
-        extern crate alloc;
+        use crate::parallel::{run_phases, with_buffers, Phase, Shared};
         let cfg = *self.config();
-        let h = cfg.hidden_size;
-        let mut parts = alloc::vec::Vec::new();
-        let mut rest = Some(all);
-        while let Some(p) = rest.take() {
-            let (head, tail) = p.split(chunk, h, tile_w);
-            parts.push((head.rows * h, head));
-            rest = tail;
-        }
-        // Every layer's tensors were looked up before (`layers`): the `else` never runs.
+        let s = input.input_ids.len();
+        let (h, inner) = (nonzero(cfg.hidden_size), cfg.intermediate_size);
+        let tile_w = nonzero(tile_w.min(inner));
+        let tiles = inner.div_ceil(tile_w);
+        let workers = s.div_ceil(nonzero(chunk));
+        let int8 = all.xq.is_some();
+        let (tq_bytes, tq_scales) = if int8 {
+            (quant_bytes(s, tile_w), s * groups(tile_w))
+        } else {
+            (0, 0)
+        };
+        // Output columns per worker in FFN phase D: whole 32-wide panels where possible.
+        let cols = h.div_ceil(workers).next_multiple_of(32);
+        let cols_of = |w: usize| {
+            let o0 = (w * cols).min(h);
+            (o0, cols.min(h - o0))
+        };
+        let rows_of = |w: usize| {
+            let r0 = (w * chunk).min(s);
+            (r0, chunk.min(s - r0))
+        };
+        // The `rows` rows from `r0` of a quantised `s x cols` area (whole panels: `r0` is a
+        // multiple of the panel height).
+        let q_span = |r0: usize, rows: usize, cols: usize| {
+            (
+                (quant_bytes(r0, cols), quant_bytes(rows, cols)),
+                (r0 * groups(cols), rows * groups(cols)),
+            )
+        };
         let weights = |l| LayerWeights::new(self, l).ok();
-        crate::parallel::run_layers(
-            parts,
-            k,
-            v,
-            cfg.num_layers,
-            |part: &mut Part, l, k: &mut [f32], v: &mut [f32]| {
-                if let Some(lw) = weights(l) {
-                    part.project_qkv(&lw, h, k, v);
+        let Part {
+            hidden, q, ctx, xq, ..
+        } = all;
+        let floats = s * inner + s * h + tiles * tq_scales;
+        with_buffers(floats, tiles * tq_bytes, |fl, by| {
+            let (inter, rest) = split_mut(fl, s * inner);
+            let (out, tq_sc) = split_mut(rest, s * h);
+            let (hid, qs, cs) = (Shared::new(hidden), Shared::new(q), Shared::new(ctx));
+            let (ks, vs) = (Shared::new(k), Shared::new(v));
+            let xq = xq.map(|a| (Shared::new(a.data), Shared::new(a.scales)));
+            let (inter, out) = (Shared::new(inter), Shared::new(out));
+            let (tqd, tqs) = (Shared::new(by), Shared::new(tq_sc));
+            // SAFETY (every accessor below): a phase writes only its worker's span of a
+            // buffer (its rows, its tiles, its output columns: disjoint between workers) and
+            // reads whole only buffers no worker writes in that phase; phases are separated
+            // by barriers. Per phase: A writes hidden/xq/q/K/V rows, reads its own out rows
+            // of every block; B reads all K/V, writes its ctx/hidden/xq rows; C reads all
+            // hidden/xq, writes its tiles; D reads all tiles, writes its out block.
+            let part = |w: usize| -> Part {
+                let (r0, rows) = rows_of(w);
+                let ((d0, dn), (s0, sn)) = q_span(r0, rows, h);
+                unsafe {
+                    Part {
+                        rows,
+                        hidden: hid.part_mut(r0 * h, rows * h),
+                        q: qs.part_mut(r0 * h, rows * h),
+                        ctx: cs.part_mut(r0 * h, rows * h),
+                        tile: &mut [],
+                        xq: xq.as_ref().map(|(d, sc)| QuantArea {
+                            data: d.part_mut(d0, dn),
+                            scales: sc.part_mut(s0, sn),
+                        }),
+                        tq: None,
+                    }
                 }
-            },
-            |part: &mut Part, l, k: &[f32], v: &[f32]| {
-                if let Some(lw) = weights(l) {
-                    part.attend_and_rest(self, &lw, input, tile_w, k, v);
+            };
+            // The previous layer's FFN output (every worker's columns) added to this worker's
+            // rows, then LayerNorm.
+            let finish = |w: usize, l: usize| {
+                let Some(lw) = weights(l) else { return };
+                let (r0, _) = rows_of(w);
+                let p = part(w);
+                let out = unsafe { out.all() };
+                for (r, x) in p.hidden.chunks_exact_mut(h).enumerate() {
+                    for v in 0..workers {
+                        let (o0, n) = cols_of(v);
+                        let at = s * o0 + (r0 + r) * n;
+                        let y = out.get(at..at + n).unwrap_or_default();
+                        x[o0..o0 + n].iter_mut().zip(y).for_each(|(a, b)| *a += b);
+                    }
+                    lw.norm_out(&cfg, x);
                 }
-            },
-        );
+            };
+            let a = |w: usize, l: usize| {
+                if l > 0 {
+                    finish(w, l - 1);
+                }
+                let Some(lw) = weights(l) else { return };
+                let (r0, rows) = rows_of(w);
+                let mut p = part(w);
+                let (kk, vv) =
+                    unsafe { (ks.part_mut(r0 * h, rows * h), vs.part_mut(r0 * h, rows * h)) };
+                p.project_qkv(&lw, h, kk, vv);
+            };
+            let b = |w: usize, l: usize| {
+                let Some(lw) = weights(l) else { return };
+                let mut p = part(w);
+                let (kk, vv) = unsafe { (ks.all(), vs.all()) };
+                self.attention(input, p.q, kk, vv, p.ctx);
+                let xa = p.xq.as_mut().map(QuantArea::reborrow);
+                lw.attention_output(&cfg, p.rows, p.hidden, p.ctx, xa);
+                let _ = quantize(p.hidden, p.rows, h, &mut p.xq);
+            };
+            let c = |w: usize, l: usize| {
+                let Some(lw) = weights(l) else { return };
+                let x = unsafe { hid.all() };
+                let xa = xq.as_ref().and_then(|(d, sc)| {
+                    QuantizedRows::from_parts(unsafe { d.all() }, unsafe { sc.all() }, s, h)
+                });
+                for t in w * tiles / workers..(w + 1) * tiles / workers {
+                    let (t0, tw) = (t * tile_w, tile_w.min(inner - t * tile_w));
+                    let it = unsafe { inter.part_mut(s * t0, s * tw) };
+                    let mut tq = int8.then(|| unsafe {
+                        QuantArea {
+                            data: tqd.part_mut(t * tq_bytes, tq_bytes),
+                            scales: tqs.part_mut(t * tq_scales, tq_scales),
+                        }
+                    });
+                    lw.ffn_in(x, xa.as_ref(), s, t0, tw, it, &mut tq);
+                }
+            };
+            let d = |w: usize, l: usize| {
+                let Some(lw) = weights(l) else { return };
+                let (o0, n) = cols_of(w);
+                if n == 0 {
+                    return;
+                }
+                let o = unsafe { out.part_mut(s * o0, s * n) };
+                for row in o.chunks_exact_mut(n) {
+                    row.copy_from_slice(&lw.b2[o0..o0 + n]);
+                }
+                let (all_inter, all_d, all_s) = unsafe { (inter.all(), tqd.all(), tqs.all()) };
+                for t in 0..tiles {
+                    let (t0, tw) = (t * tile_w, tile_w.min(inner - t * tile_w));
+                    let it = &all_inter[s * t0..s * (t0 + tw)];
+                    let itq = int8
+                        .then(|| {
+                            let dd = all_d.get(t * tq_bytes..)?;
+                            let ss = all_s.get(t * tq_scales..)?;
+                            QuantizedRows::from_parts(dd, ss, s, tw)
+                        })
+                        .flatten();
+                    let w2 = lw.w2.columns(t0, tw).rows(o0, n);
+                    project(it, itq.as_ref(), s, &w2, None, o, true);
+                }
+            };
+            let phases: [Phase; 4] = [&a, &b, &c, &d];
+            let last = cfg.num_layers.saturating_sub(1);
+            run_phases(workers, cfg.num_layers, &phases, &|w| finish(w, last));
+        });
         Ok(())
     }
 
@@ -500,12 +631,8 @@ impl<'a> LayerWeights<'a> {
         })
     }
 
-    /// For `rows` tokens: attention output projection of `ctx` added to `hidden` (the
-    /// residual, added by the kernel's store rule), LayerNorm; then the feed-forward layer tiled over its inner dimension in
-    /// tiles of `ffn_tile` columns (`tile` holds one),
-    /// `out = b2 + sum over tiles of gelu(x W1[tile]^T + b1[tile]) W2[:, tile]^T` (into the
-    /// consumed `ctx` rows), residual and LayerNorm. On the int8 path each tile is quantised
-    /// on its own.
+    /// For `rows` tokens: [`LayerWeights::attention_output`], then
+    /// [`LayerWeights::feed_forward`] (into the consumed `ctx` rows).
     #[allow(clippy::too_many_arguments)]
     fn rest_of_layer(
         &self,
@@ -516,7 +643,22 @@ impl<'a> LayerWeights<'a> {
         tile: &mut [f32],
         ffn_tile: usize,
         mut xq: Option<QuantArea>,
-        mut tq: Option<QuantArea>,
+        tq: Option<QuantArea>,
+    ) {
+        let xa = xq.as_mut().map(QuantArea::reborrow);
+        self.attention_output(cfg, rows, hidden, ctx, xa);
+        self.feed_forward(cfg, rows, hidden, ctx, tile, ffn_tile, xq, tq);
+    }
+
+    /// The attention output projection of `ctx` added to `hidden` (the residual, added by the
+    /// kernel's store rule), then LayerNorm.
+    fn attention_output(
+        &self,
+        cfg: &Config,
+        rows: usize,
+        hidden: &mut [f32],
+        ctx: &[f32],
+        mut xq: Option<QuantArea>,
     ) {
         let h = nonzero(cfg.hidden_size);
         let x = quantize(ctx, rows, h, &mut xq);
@@ -524,8 +666,25 @@ impl<'a> LayerWeights<'a> {
         for x in hidden.chunks_exact_mut(h) {
             layer_norm(x, self.ln1.0, self.ln1.1, cfg.layer_norm_eps);
         }
-        // The context is consumed: its rows hold the FFN output from here on.
-        let out = ctx;
+    }
+
+    /// The feed-forward layer tiled over its inner dimension in tiles of `ffn_tile` columns
+    /// (`tile` holds one), `out = b2 + sum over tiles of gelu(x W1[tile]^T + b1[tile])
+    /// W2[:, tile]^T` into `out`, then [`LayerWeights::residual_out`]. On the int8 path each
+    /// tile is quantised on its own.
+    #[allow(clippy::too_many_arguments)]
+    fn feed_forward(
+        &self,
+        cfg: &Config,
+        rows: usize,
+        hidden: &mut [f32],
+        out: &mut [f32],
+        tile: &mut [f32],
+        ffn_tile: usize,
+        mut xq: Option<QuantArea>,
+        mut tq: Option<QuantArea>,
+    ) {
+        let h = nonzero(cfg.hidden_size);
         for row in out.chunks_exact_mut(h) {
             row.iter_mut().zip(self.b2).for_each(|(o, b)| *o = *b);
         }
@@ -535,19 +694,7 @@ impl<'a> LayerWeights<'a> {
         while t0 < cfg.intermediate_size {
             let tw = tile_w.min(cfg.intermediate_size - t0);
             let inter = split_mut(tile, rows * tw).0;
-            // Past the end (impossible: the loader checked the length), the kernel refuses it.
-            let b1 = Some(self.b1.get(t0..).unwrap_or_default());
-            project(
-                hidden,
-                x.as_ref(),
-                rows,
-                &self.w1.rows(t0, tw),
-                b1,
-                inter,
-                false,
-            );
-            gelu(inter);
-            let it = quantize(inter, rows, tw, &mut tq);
+            let it = self.ffn_in(hidden, x.as_ref(), rows, t0, tw, inter, &mut tq);
             project(
                 inter,
                 it.as_ref(),
@@ -560,9 +707,39 @@ impl<'a> LayerWeights<'a> {
             t0 += tw;
         }
         for (x, y) in hidden.chunks_exact_mut(h).zip(out.chunks_exact(h)) {
-            x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
-            layer_norm(x, self.ln2.0, self.ln2.1, cfg.layer_norm_eps);
+            self.residual_out(cfg, x, y);
         }
+    }
+
+    /// One FFN tile, inner columns `t0..t0 + tw`: `gelu(x W1[tile]^T + b1[tile])` into
+    /// `inter`, quantised into `tq` on the int8 path.
+    #[allow(clippy::too_many_arguments)]
+    fn ffn_in<'q>(
+        &self,
+        x: &[f32],
+        xq: Option<&QuantizedRows>,
+        rows: usize,
+        t0: usize,
+        tw: usize,
+        inter: &mut [f32],
+        tq: &'q mut Option<QuantArea>,
+    ) -> Option<QuantizedRows<'q>> {
+        // Past the end (impossible: the loader checked the length), the kernel refuses it.
+        let b1 = Some(self.b1.get(t0..).unwrap_or_default());
+        project(x, xq, rows, &self.w1.rows(t0, tw), b1, inter, false);
+        gelu(inter);
+        quantize(inter, rows, tw, tq)
+    }
+
+    /// One row's FFN output `y` added to its hidden state `x`, then LayerNorm.
+    fn residual_out(&self, cfg: &Config, x: &mut [f32], y: &[f32]) {
+        x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+        self.norm_out(cfg, x);
+    }
+
+    /// The layer's last LayerNorm, on one row.
+    fn norm_out(&self, cfg: &Config, x: &mut [f32]) {
+        layer_norm(x, self.ln2.0, self.ln2.1, cfg.layer_norm_eps);
     }
 }
 
@@ -594,39 +771,6 @@ struct Part<'s> {
 }
 
 impl<'s> Part<'s> {
-    /// The first `rows` rows (a multiple of the panel height) and the rest, if any.
-    #[cfg(feature = "parallel")]
-    fn split(self, rows: usize, h: usize, tile_w: usize) -> (Part<'s>, Option<Part<'s>>) {
-        if rows >= self.rows {
-            return (self, None);
-        }
-        let (hidden, h1) = split_mut(self.hidden, rows * h);
-        let (q, q1) = split_mut(self.q, rows * h);
-        let (ctx, c1) = split_mut(self.ctx, rows * h);
-        let (tile, t1) = split_mut(self.tile, rows * tile_w);
-        let (xq, x1) = split_area(self.xq, rows, h);
-        let (tq, tq1) = split_area(self.tq, rows, tile_w);
-        let tail = Part {
-            rows: self.rows - rows,
-            hidden: h1,
-            q: q1,
-            ctx: c1,
-            tile: t1,
-            xq: x1,
-            tq: tq1,
-        };
-        let head = Part {
-            rows,
-            hidden,
-            q,
-            ctx,
-            tile,
-            xq,
-            tq,
-        };
-        (head, Some(tail))
-    }
-
     /// Step one: queries into `self.q`, this block's keys and values into `k` and `v`.
     fn project_qkv(&mut self, lw: &LayerWeights, h: usize, k: &mut [f32], v: &mut [f32]) {
         let x = &*self.hidden;
@@ -665,33 +809,6 @@ impl<'s> Part<'s> {
             xq,
             tq,
         );
-    }
-}
-
-/// Splits a quantised area after `rows` rows of `cols` columns (`rows` a multiple of the
-/// panel height unless it is the last block).
-#[cfg(feature = "parallel")]
-fn split_area<'s>(
-    area: Option<QuantArea<'s>>,
-    rows: usize,
-    cols: usize,
-) -> (Option<QuantArea<'s>>, Option<QuantArea<'s>>) {
-    match area {
-        None => (None, None),
-        Some(a) => {
-            let (d0, d1) = split_mut(a.data, quant_bytes(rows, cols));
-            let (s0, s1) = split_mut(a.scales, rows * groups(cols));
-            (
-                Some(QuantArea {
-                    data: d0,
-                    scales: s0,
-                }),
-                Some(QuantArea {
-                    data: d1,
-                    scales: s1,
-                }),
-            )
-        }
     }
 }
 

@@ -1,9 +1,10 @@
-//! The encoder layers on several threads (feature `parallel`, host only): one worker per block
-//! of rows for the whole pass, meeting at a spinning barrier twice per layer, and the key and
-//! value rows that every worker writes in part and reads in full. The workers other than the
-//! caller are helper threads kept between passes ([`pool`]): starting a thread took 0.1-0.2 ms
-//! here, 2-3% of a two-thread MiniLM pass at 128 tokens, and the caller waited for it at the
-//! first barrier.
+//! The encoder layers on several threads (feature `parallel`, host only): a pass is a sequence
+//! of phases per layer, every worker running each phase on its share (a block of rows, some
+//! feed-forward tiles, some output columns) and meeting the others at a spinning barrier after
+//! it. Buffers that each worker writes in part and all read in full in a later phase are
+//! [`Shared`]. The workers other than the caller are helper threads kept between passes
+//! ([`pool`]): starting a thread took 0.1-0.2 ms here, 2-3% of a two-thread MiniLM pass at 128
+//! tokens, and the caller waited for it at the first barrier.
 #![allow(unsafe_code)]
 
 extern crate alloc;
@@ -12,55 +13,52 @@ use core::marker::PhantomData;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// Runs `layers` layers over blocks of rows, one worker per block (the first on this thread,
-/// the others on helper threads). Each part is `(len, state)`: `len` is the block's number of
-/// elements in `k` and `v`, blocks in order. Per layer, every worker runs `project` on its state
-/// with its own span of `k` and `v`; once all have, `attend` with all of `k` and `v`; once all
-/// have, the next layer starts, so keys are never overwritten while another worker reads them.
-pub(crate) fn run_layers<P: Send>(
-    parts: Vec<(usize, P)>,
-    k: &mut [f32],
-    v: &mut [f32],
+/// One step of a layer for one worker: `(worker, layer)`.
+pub(crate) type Phase<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Runs `layers` layers of `phases` on `workers` workers (worker 0 on this thread), all
+/// workers finishing a phase before any starts the next; then `finish(worker)`.
+pub(crate) fn run_phases(
+    workers: usize,
     layers: usize,
-    project: impl Fn(&mut P, usize, &mut [f32], &mut [f32]) + Sync,
-    attend: impl Fn(&mut P, usize, &[f32], &[f32]) + Sync,
+    phases: &[Phase],
+    finish: &(dyn Fn(usize) + Sync),
 ) {
-    let barrier = SpinBarrier::new(parts.len());
-    let (k, v) = (SharedRows::new(k), SharedRows::new(v));
-    let mut start = 0;
-    // Each worker takes its own part out of its slot (uncontended locks).
-    let slots: Vec<Mutex<Option<(usize, usize, P)>>> = parts
-        .into_iter()
-        .map(|(len, state)| {
-            let at = start;
-            start += len;
-            Mutex::new(Some((at, len, state)))
-        })
-        .collect();
-    let worker = |i: usize| {
-        let part = slots.get(i).and_then(|s| s.lock().ok()?.take());
-        let Some((start, len, mut state)) = part else {
-            return;
-        };
+    let barrier = SpinBarrier::new(workers);
+    let worker = |w: usize| {
         for l in 0..layers {
-            {
-                // SAFETY: until the barrier below, each worker touches only its own span of K
-                // and V (the spans are disjoint), and no worker reads them: the previous
-                // layer's readers finished at the barrier ending it.
-                let (kk, vv) = unsafe { (k.part_mut(start, len), v.part_mut(start, len)) };
-                project(&mut state, l, kk, vv);
+            for phase in phases {
+                phase(w, l);
+                barrier.wait();
             }
-            barrier.wait();
-            {
-                // SAFETY: every worker is past its writes to K and V (the barrier above) and
-                // writes them again only after the barrier below.
-                let (ks, vs) = unsafe { (k.all(), v.all()) };
-                attend(&mut state, l, ks, vs);
-            }
-            barrier.wait();
         }
+        finish(w);
     };
-    pool::run(slots.len(), &worker);
+    pool::run(workers, &worker);
+}
+
+/// Two buffers for one pass's shared intermediate results, kept between passes so a pass does
+/// not fault in fresh pages (1.3 us each on this VM); a caller that finds them in use (another
+/// thread's pass) gets new ones.
+pub(crate) fn with_buffers<R>(
+    floats: usize,
+    bytes: usize,
+    f: impl FnOnce(&mut [f32], &mut [i8]) -> R,
+) -> R {
+    static SPARE: Mutex<(Vec<f32>, Vec<i8>)> = Mutex::new((Vec::new(), Vec::new()));
+    let mut fresh = (Vec::new(), Vec::new());
+    let mut kept = SPARE.try_lock().ok();
+    let (fl, by) = match kept.as_deref_mut() {
+        Some(b) => b,
+        None => &mut fresh,
+    };
+    if fl.len() < floats {
+        fl.resize(floats, 0.0);
+    }
+    if by.len() < bytes {
+        by.resize(bytes, 0);
+    }
+    f(&mut fl[..floats], &mut by[..bytes])
 }
 
 /// A reusable barrier for a fixed number of threads that spins, then yields. The workers of
@@ -104,36 +102,37 @@ impl SpinBarrier {
     }
 }
 
-/// A buffer of rows that each worker writes in part (its own rows) and, after a barrier, all
-/// workers read in full. The caller upholds the aliasing rules the borrow checker cannot see
-/// across threads, through the two `unsafe` accessors.
-struct SharedRows<'a> {
-    ptr: *mut f32,
+/// A buffer that workers write in disjoint parts in one phase and read in full in a later one.
+/// The caller upholds the aliasing rules the borrow checker cannot see across threads, through
+/// the two `unsafe` accessors; the barriers between phases order the accesses.
+pub(crate) struct Shared<'a, T> {
+    ptr: *mut T,
     len: usize,
-    _buf: PhantomData<&'a mut [f32]>,
+    _buf: PhantomData<&'a mut [T]>,
 }
 
 // SAFETY: access goes through the `unsafe` accessors, whose callers guarantee that no element
-// is written while another reference to it exists; f32 is Send and Sync.
-unsafe impl Send for SharedRows<'_> {}
-unsafe impl Sync for SharedRows<'_> {}
+// is written while another reference to it exists; `T` is sent or shared only as the plain
+// numbers the encoder keeps here.
+unsafe impl<T: Send> Send for Shared<'_, T> {}
+unsafe impl<T: Send + Sync> Sync for Shared<'_, T> {}
 
-impl<'a> SharedRows<'a> {
-    fn new(buf: &'a mut [f32]) -> Self {
-        SharedRows {
+impl<'a, T> Shared<'a, T> {
+    pub(crate) fn new(buf: &'a mut [T]) -> Self {
+        Shared {
             ptr: buf.as_mut_ptr(),
             len: buf.len(),
             _buf: PhantomData,
         }
     }
 
-    /// Elements `start..start + len` (empty where that is past the buffer).
+    /// Elements `start..start + len` (clamped to the buffer).
     ///
     /// # Safety
     /// No other reference to these elements exists while the returned one lives.
     // A mutable view from a shared one is the point: workers on other threads hold `&self`.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn part_mut(&self, start: usize, len: usize) -> &mut [f32] {
+    pub(crate) unsafe fn part_mut(&self, start: usize, len: usize) -> &mut [T] {
         let start = start.min(self.len);
         let len = len.min(self.len - start);
         // SAFETY: in bounds of the borrowed buffer; exclusive by the caller's guarantee.
@@ -143,8 +142,8 @@ impl<'a> SharedRows<'a> {
     /// The whole buffer.
     ///
     /// # Safety
-    /// No reference from [`SharedRows::part_mut`] lives while the returned one does.
-    unsafe fn all(&self) -> &[f32] {
+    /// No reference from [`Shared::part_mut`] lives while the returned one does.
+    pub(crate) unsafe fn all(&self) -> &[T] {
         // SAFETY: the borrowed buffer; no writer by the caller's guarantee.
         unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
