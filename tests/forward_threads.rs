@@ -5,7 +5,7 @@
 //! fresh scoped threads.
 
 use picobert::{Input, Model};
-use picobert_e2e::{random_model, XorShift};
+use picobert_e2e::{random_model, random_model_sized, XorShift};
 use picobert_trainer::blob::quantize::{convert, WeightDtype};
 
 fn check(dtype: WeightDtype) {
@@ -86,4 +86,39 @@ fn concurrent_callers_get_the_same_output() {
             });
         }
     });
+}
+
+/// Wider than the FFN tile, so the workers split the FFN's tiles (in rounds) and its output
+/// columns: 600 inner columns are tiles of 256, 128 or 64 by length (the last one partial),
+/// 96 outputs are 2 or 3 shares.
+#[test]
+fn ffn_split_between_workers_is_bit_identical() {
+    for dtype in [WeightDtype::F32, WeightDtype::Int8] {
+        let mut m = random_model_sized(13, false, (40, 96, 2, 3, 600, 300));
+        convert(&mut m, dtype);
+        let blob = m.to_bytes().unwrap();
+        let model = Model::load(&blob).unwrap();
+        let mut rng = XorShift(9);
+        for len in [40usize, 130, 270] {
+            let ids: Vec<u32> = (0..len).map(|_| rng.below(40) as u32).collect();
+            let mask: Vec<u32> = (0..len).map(|i| u32::from(i < len - len / 5)).collect();
+            let input = Input::new(&ids).with_attention_mask(&mask);
+            let mut scratch = vec![0f32; model.scratch_len(len)];
+            let one = model
+                .forward_threads(&input, &mut scratch, 1)
+                .unwrap()
+                .sequence_output()
+                .to_vec();
+            for threads in [2, 3] {
+                let mut scratch = vec![f32::NAN; model.scratch_len(len)];
+                let out = model
+                    .forward_threads(&input, &mut scratch, threads)
+                    .unwrap();
+                assert!(
+                    out.sequence_output() == one.as_slice(),
+                    "{dtype:?} len {len}: {threads} threads differ from 1"
+                );
+            }
+        }
+    }
 }

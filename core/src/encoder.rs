@@ -413,7 +413,9 @@ impl<'a> Model<'a> {
         chunk: usize,
         tile_w: usize,
     ) -> Result<(), RunError> {
+        extern crate alloc;
         use crate::parallel::{run_phases, with_buffers, Phase, Shared};
+        use alloc::vec::Vec;
         let cfg = *self.config();
         let s = input.input_ids.len();
         let (h, inner) = (nonzero(cfg.hidden_size), cfg.intermediate_size);
@@ -448,9 +450,18 @@ impl<'a> Model<'a> {
         let Part {
             hidden, q, ctx, xq, ..
         } = all;
-        let floats = s * inner + s * h + tiles * tq_scales;
-        with_buffers(floats, tiles * tq_bytes, |fl, by| {
-            let (inter, rest) = split_mut(fl, s * inner);
+        // The FFN runs in rounds of tiles, so its intermediate activations for all rows take
+        // a few `S x H` buffers, not `S x I`: about `2 H` inner columns per round, as many
+        // tiles for each worker (an uneven share made one wait for the other).
+        let per_round = (2 * h / tile_w)
+            .max(1)
+            .next_multiple_of(workers)
+            .min(tiles)
+            .max(1);
+        let rounds = tiles.div_ceil(per_round);
+        let floats = s * per_round * tile_w + s * h + per_round * tq_scales;
+        with_buffers(floats, per_round * tq_bytes, |fl, by| {
+            let (inter, rest) = split_mut(fl, s * per_round * tile_w);
             let (out, tq_sc) = split_mut(rest, s * h);
             let (hid, qs, cs) = (Shared::new(hidden), Shared::new(q), Shared::new(ctx));
             let (ks, vs) = (Shared::new(k), Shared::new(v));
@@ -518,42 +529,53 @@ impl<'a> Model<'a> {
                 lw.attention_output(&cfg, p.rows, p.hidden, p.ctx, xa);
                 let _ = quantize(p.hidden, p.rows, h, &mut p.xq);
             };
-            let c = |w: usize, l: usize| {
+            // Round `r` of the FFN: tiles `r * per_round..` (at most `per_round`), whose
+            // intermediate activations occupy slots `0..` of `inter` and `tq`.
+            let round = |r: usize| (r * per_round)..((r + 1) * per_round).min(tiles);
+            let c = |w: usize, l: usize, r: usize| {
                 let Some(lw) = weights(l) else { return };
                 let x = unsafe { hid.all() };
                 let xa = xq.as_ref().and_then(|(d, sc)| {
                     QuantizedRows::from_parts(unsafe { d.all() }, unsafe { sc.all() }, s, h)
                 });
-                for t in w * tiles / workers..(w + 1) * tiles / workers {
+                let ts = round(r);
+                let n = ts.len();
+                for t in ts.start + w * n / workers..ts.start + (w + 1) * n / workers {
+                    let slot = t - ts.start;
                     let (t0, tw) = (t * tile_w, tile_w.min(inner - t * tile_w));
-                    let it = unsafe { inter.part_mut(s * t0, s * tw) };
+                    let it = unsafe { inter.part_mut(slot * s * tile_w, s * tw) };
                     let mut tq = int8.then(|| unsafe {
                         QuantArea {
-                            data: tqd.part_mut(t * tq_bytes, tq_bytes),
-                            scales: tqs.part_mut(t * tq_scales, tq_scales),
+                            data: tqd.part_mut(slot * tq_bytes, tq_bytes),
+                            scales: tqs.part_mut(slot * tq_scales, tq_scales),
                         }
                     });
                     lw.ffn_in(x, xa.as_ref(), s, t0, tw, it, &mut tq);
                 }
             };
-            let d = |w: usize, l: usize| {
+            let d = |w: usize, l: usize, r: usize| {
                 let Some(lw) = weights(l) else { return };
                 let (o0, n) = cols_of(w);
                 if n == 0 {
                     return;
                 }
                 let o = unsafe { out.part_mut(s * o0, s * n) };
-                for row in o.chunks_exact_mut(n) {
-                    row.copy_from_slice(&lw.b2[o0..o0 + n]);
+                if r == 0 {
+                    let b2 = lw.b2.get(o0..o0 + n).unwrap_or_default();
+                    for row in o.chunks_exact_mut(n) {
+                        row.iter_mut().zip(b2).for_each(|(y, b)| *y = *b);
+                    }
                 }
                 let (all_inter, all_d, all_s) = unsafe { (inter.all(), tqd.all(), tqs.all()) };
-                for t in 0..tiles {
+                let ts = round(r);
+                for t in ts.clone() {
+                    let slot = t - ts.start;
                     let (t0, tw) = (t * tile_w, tile_w.min(inner - t * tile_w));
-                    let it = &all_inter[s * t0..s * (t0 + tw)];
+                    let it = all_inter.get(slot * s * tile_w..).unwrap_or_default();
                     let itq = int8
                         .then(|| {
-                            let dd = all_d.get(t * tq_bytes..)?;
-                            let ss = all_s.get(t * tq_scales..)?;
+                            let dd = all_d.get(slot * tq_bytes..)?;
+                            let ss = all_s.get(slot * tq_scales..)?;
                             QuantizedRows::from_parts(dd, ss, s, tw)
                         })
                         .flatten();
@@ -561,7 +583,13 @@ impl<'a> Model<'a> {
                     project(it, itq.as_ref(), s, &w2, None, o, true);
                 }
             };
-            let phases: [Phase; 4] = [&a, &b, &c, &d];
+            let cs: Vec<_> = (0..rounds).map(|r| move |w, l| c(w, l, r)).collect();
+            let ds: Vec<_> = (0..rounds).map(|r| move |w, l| d(w, l, r)).collect();
+            let mut phases: Vec<Phase> = alloc::vec![&a, &b];
+            for (c, d) in cs.iter().zip(&ds) {
+                phases.push(c);
+                phases.push(d);
+            }
             let last = cfg.num_layers.saturating_sub(1);
             run_phases(workers, cfg.num_layers, &phases, &|w| finish(w, last));
         });

@@ -64,7 +64,15 @@ impl XorShift {
 /// A random model with every head kind it can carry at once (MLM, NSP, sequence classifier),
 /// or a token classifier instead of the sequence one.
 pub fn random_model(seed: u64, token_head: bool) -> BlobModel {
-    let (v, h, l, heads, i, p) = (40, 16, 2, 2, 24, 32);
+    random_model_sized(seed, token_head, (40, 16, 2, 2, 24, 32))
+}
+
+/// [`random_model`] with `(vocab, hidden, layers, heads, intermediate, positions)`.
+pub fn random_model_sized(
+    seed: u64,
+    token_head: bool,
+    (v, h, l, heads, i, p): (usize, usize, usize, usize, usize, usize),
+) -> BlobModel {
     let mut rng = XorShift(seed | 1);
     let cfg = picobert::Config {
         vocab_size: v,
