@@ -115,7 +115,7 @@ fn extend(
         let at = kq / GQ * GROUP_BYTES + kq % GQ * 4;
         for (r, quad) in words.chunks_exact(4).enumerate() {
             if let Some(d) = row_at_mut(&mut xb[..], at + r * GROUP, 4) {
-                d.copy_from_slice(quad);
+                d.iter_mut().zip(quad).for_each(|(d, q)| *d = *q);
             }
         }
     }
