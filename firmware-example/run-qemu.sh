@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the firmware example and runs it under QEMU on an MPS2 AN386 (Cortex-M4F; DSP int8
-# kernels, and the scalar kernels for comparison) and an MPS3 AN547 (Cortex-M55), counting
+# kernels, and the scalar kernels for comparison) and an MPS3 AN547 (Cortex-M55; the same DSP
+# kernels, and the Helium/MVE ones: feature `helium`, built with -C target-cpu=cortex-m55), counting
 # instructions with the project's own TCG plugin (qemu-plugin/icount.c). Every logit must be
 # bit-identical to the host core's; any difference, panic, HardFault, error exit or timeout fails.
 # Ends with the figures as `key: value` lines. Installs what it needs (idempotent; apt needs root).
@@ -78,6 +79,7 @@ run() {
 run m4-dsp thumbv7em-none-eabihf mps2-an386 dsp
 run m4-scalar thumbv7em-none-eabihf mps2-an386 ""
 run m55-dsp thumbv8m.main-none-eabihf mps3-an547 dsp
+run m55-helium thumbv8m.main-none-eabihf mps3-an547 helium
 
 # The figures: region lines (in output order) pair with consecutive marks.
 python3 - "$work" <<'EOF'
@@ -110,7 +112,7 @@ def per_mac(counted):
     return sum(n for _, n in k) / sum(m for m, _ in k)
 
 seq = load("m4-dsp")[1]["seq_len"]
-runs = {name: load(name) for name in ["m4-dsp", "m4-scalar", "m55-dsp"]}
+runs = {name: load(name) for name in ["m4-dsp", "m4-scalar", "m55-dsp", "m55-helium"]}
 counted, fig = runs["m4-dsp"]
 insns, macs = inference_at_full_length(counted)
 tok = [n for kind, f, n in counted if kind == "tokenize"]
@@ -142,6 +144,8 @@ print(f"instructions_per_mac_scalar: {per_mac(runs['m4-scalar'][0]):.3f}")
 print(f"instructions_per_mac_m55: {per_mac(runs['m55-dsp'][0]):.3f}")
 print(f"instructions_per_inference_scalar: {inference_at_full_length(runs['m4-scalar'][0])[0]}")
 print(f"instructions_per_inference_m55: {inference_at_full_length(runs['m55-dsp'][0])[0]}")
+print(f"instructions_per_mac_m55_helium: {per_mac(runs['m55-helium'][0]):.3f}")
+print(f"instructions_per_inference_m55_helium: {inference_at_full_length(runs['m55-helium'][0])[0]}")
 print(f"instructions_per_tokenization_max: {max(tok)}")
 print(f"seq_len: {seq}")
 EOF

@@ -2,7 +2,7 @@
 //!
 //! [`reference`] holds the scalar definition of every kernel. The public functions here dispatch
 //! to the best SIMD backend compiled in (cargo features `simd-avx2`, `simd-avx512`, `simd-neon`,
-//! `simd-wasm`, `simd-dsp`) that the CPU supports, and fall back to the reference otherwise. The
+//! `simd-wasm`, `simd-dsp`, `simd-helium`) that the CPU supports, and fall back to the reference otherwise. The
 //! int8 kernels are bit-exact with the reference on every backend; float kernels agree within the
 //! tolerance `docs/DESIGN.md` ("Quantization") states.
 
@@ -41,6 +41,8 @@ mod avx512_vmath;
 mod drive;
 #[cfg(all(feature = "simd-dsp", target_arch = "arm"))]
 mod dsp;
+#[cfg(all(feature = "simd-helium", target_arch = "arm"))]
+mod helium;
 #[cfg(all(feature = "simd-neon", target_arch = "aarch64"))]
 mod neon;
 #[cfg(all(
@@ -129,6 +131,8 @@ pub enum Backend {
     Wasm,
     /// Cortex-M DSP extension (int8 through `SMLAD`).
     Dsp,
+    /// Cortex-M Helium (MVE; int8 through `VMLADAVA.S8`).
+    Helium,
 }
 
 impl Backend {
@@ -141,6 +145,7 @@ impl Backend {
             Backend::Neon => "neon",
             Backend::Wasm => "wasm-simd128",
             Backend::Dsp => "dsp",
+            Backend::Helium => "helium",
         }
     }
 }
@@ -166,6 +171,8 @@ pub fn backend() -> Backend {
         target_feature = "simd128"
     ))]
     return Backend::Wasm;
+    #[cfg(all(feature = "simd-helium", target_arch = "arm"))]
+    return Backend::Helium;
     #[cfg(all(feature = "simd-dsp", target_arch = "arm"))]
     return Backend::Dsp;
     Backend::Scalar
@@ -356,6 +363,8 @@ fn linear_i8_on(
         Backend::Wasm => wasm::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
         #[cfg(all(feature = "simd-dsp", target_arch = "arm"))]
         Backend::Dsp => dsp::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
+        #[cfg(all(feature = "simd-helium", target_arch = "arm"))]
+        Backend::Helium => helium::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
         _ => reference::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
     }
 }

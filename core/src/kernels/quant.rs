@@ -109,7 +109,8 @@ impl<'a> QuantizedRows<'a> {
             target_arch = "wasm32",
             target_feature = "simd128"
         ),
-        all(feature = "simd-dsp", target_arch = "arm")
+        all(feature = "simd-dsp", target_arch = "arm"),
+        all(feature = "simd-helium", target_arch = "arm")
     ))]
     pub(super) fn panel(&self, p: usize) -> &'a [i8] {
         let len = self.quads() * PANEL_ROWS * 4;

@@ -411,6 +411,7 @@ fn avx2_backend_is_selected_when_the_cpu_has_it() {
 #[test]
 #[cfg(any(
     all(feature = "simd-dsp", target_arch = "arm"),
+    all(feature = "simd-helium", target_arch = "arm"),
     all(feature = "simd-neon", target_arch = "aarch64"),
     all(
         feature = "simd-wasm",
