@@ -2,9 +2,9 @@
 //!
 //! [`reference`] holds the scalar definition of every kernel. The public functions here dispatch
 //! to the best SIMD backend compiled in (cargo features `simd-avx2`, `simd-avx512`, `simd-neon`,
-//! `simd-wasm`, `simd-dsp`, `simd-helium`) that the CPU supports, and fall back to the reference otherwise. The
-//! int8 kernels are bit-exact with the reference on every backend; float kernels agree within the
-//! tolerance `docs/DESIGN.md` ("Quantization") states.
+//! `simd-wasm`, `simd-dsp`, `simd-helium`) that the CPU supports, and fall back to the reference
+//! otherwise. The int8 kernels are bit-exact with the reference on every backend; float kernels
+//! agree within the tolerance `docs/DESIGN.md` ("Quantization") states.
 
 pub mod attention;
 mod quant;
