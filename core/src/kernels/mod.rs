@@ -43,6 +43,11 @@ mod drive;
 mod dsp;
 #[cfg(all(feature = "simd-helium", target_arch = "arm"))]
 mod helium;
+#[cfg(all(
+    any(feature = "simd-dsp", feature = "simd-helium"),
+    target_arch = "arm"
+))]
+mod mcu_blocked;
 #[cfg(all(feature = "simd-neon", target_arch = "aarch64"))]
 mod neon;
 #[cfg(all(
@@ -362,9 +367,13 @@ fn linear_i8_on(
         ))]
         Backend::Wasm => wasm::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
         #[cfg(all(feature = "simd-dsp", target_arch = "arm"))]
-        Backend::Dsp => dsp::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
+        Backend::Dsp => {
+            mcu_blocked::linear_i8::<dsp::Dsp>(x, q, sw, stride, n, bias, out, accumulate)
+        }
         #[cfg(all(feature = "simd-helium", target_arch = "arm"))]
-        Backend::Helium => helium::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
+        Backend::Helium => {
+            mcu_blocked::linear_i8::<helium::Helium>(x, q, sw, stride, n, bias, out, accumulate)
+        }
         _ => reference::linear_i8(x, q, sw, stride, n, bias, out, accumulate),
     }
 }
