@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Does our pretraining help? BERT's claim, measured on Pang & Lee sentence polarity: the same
+# Does our pretraining help? BERT's claim, measured on Pang & Lee sentence polarity (or, with
+# TASK=brown_pos, Brown universal POS tagging, scored by word accuracy): the same
 # model (config and vocabulary of a pretraining checkpoint) is fine-tuned from the checkpoint's
 # weights and from random initialisation (--from-scratch), each over a learning-rate grid and
 # several seeds. Each init's learning rate is the one with the best mean dev accuracy (random
@@ -11,6 +12,8 @@
 #
 # Usage: tools/pretrain_vs_random.sh CHECKPOINT [OUT]
 #   WHICH=both|pretrained|random  LRS="1e-4 3e-4 1e-3"  SEEDS="1 2 3"  EPOCHS=10  PATIENCE=4
+#   TASK=polarity|brown_pos
+#   MAX_TRAIN=N (the first N training sentences only: the low-resource end of a learning curve)
 #   THREADS=1  PICOBERT=path/to/picobert (default: build this checkout's release binary)
 # Patience 4 rather than finetune's 2: from random init a run can sit at chance for 2-3 epochs
 # before it starts to learn, and stopping it there would flatter pretraining.
@@ -23,12 +26,20 @@ seeds="${SEEDS:-1 2 3}"
 epochs="${EPOCHS:-10}"
 patience="${PATIENCE:-4}"
 threads="${THREADS:-1}"
+max_train=()
+[ -z "${MAX_TRAIN:-}" ] || max_train=(--max-train "$MAX_TRAIN")
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 [ -f "$ckpt/config.json" ] || { echo "$ckpt: not a checkpoint (no config.json)" >&2; exit 2; }
 
-python3 tools/fetch_task_data.py --only polarity >/dev/null
-tasks="${PICOBERT_CACHE:-$HOME/.cache/picobert}/tasks/polarity"
+task="${TASK:-polarity}"
+case "$task" in
+polarity) kind=classify ext=tsv ;;
+brown_pos) kind=tag ext=conll ;;
+*) echo "TASK must be polarity or brown_pos" >&2; exit 2 ;;
+esac
+python3 tools/fetch_task_data.py --only "$task" >/dev/null
+tasks="${PICOBERT_CACHE:-$HOME/.cache/picobert}/tasks/$task"
 picobert="${PICOBERT:-}"
 if [ -z "$picobert" ]; then
     cargo build -q --release -p picobert-trainer --bin picobert
@@ -46,10 +57,11 @@ run_init() {
             local dir="$out/$name-lr$lr-s$seed"
             if ! grep -qs "best dev score" "$dir.log"; then
                 rm -rf "$dir"
-                "$picobert" finetune --task classify --train "$tasks/train.tsv" \
-                    --dev "$tasks/dev.tsv" --init "$ckpt" $flag --out "$dir" \
+                "$picobert" finetune --task "$kind" --train "$tasks/train.$ext" \
+                    --dev "$tasks/dev.$ext" --init "$ckpt" $flag --out "$dir" \
                     --epochs "$epochs" --patience "$patience" --lr "$lr" --max-seq-len 64 \
-                    --threads "$threads" --seed "$seed" --no-progress >"$dir.log" 2>&1
+                    --threads "$threads" --seed "$seed" "${max_train[@]}" --no-progress \
+                    >"$dir.log" 2>&1
             fi
             devs="$devs $(sed -n 's/^best dev score \([0-9.]*\).*/\1/p' "$dir.log")"
         done
@@ -66,7 +78,7 @@ run_init() {
         local dir="$out/$name-lr$best_lr-s$seed"
         for dtype in f32 int8; do
             "$picobert" export --checkpoint "$dir" --dtype "$dtype" --out "$dir-$dtype.pbrt" >/dev/null
-            "$picobert" eval --model "$dir-$dtype.pbrt" --data "$tasks/test.tsv" \
+            "$picobert" eval --model "$dir-$dtype.pbrt" --data "$tasks/test.$ext" \
                 --max-seq-len 64 >"$dir-$dtype.eval"
         done
         f32s="$f32s $(awk '/^accuracy/ { print $2 }' "$dir-f32.eval")"
@@ -81,5 +93,5 @@ case "$which" in
 both | pretrained) run_init pretrained "" ;;&
 both | random) run_init random --from-scratch ;;
 esac
-echo "== $ckpt: polarity test accuracy (mean over seeds $seeds; per seed in parentheses)"
+echo "== $ckpt: $task test accuracy (mean over seeds $seeds; per seed in parentheses)"
 cat "$out"/*.summary
