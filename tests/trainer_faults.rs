@@ -2,45 +2,16 @@
 //! a full disk, hostile input files and a diverging run. Each must end in a loadable checkpoint
 //! or a clear error, never a crash or a silently wrong model.
 
-use picobert_e2e::{fixture, repo_root, XorShift};
+use picobert_e2e::{fixture, picobert, XorShift};
 use picobert_trainer::hf::HfConfig;
 use picobert_trainer::train::checkpoint::load_hf_dir;
 use picobert_trainer::train::state::TrainerState;
 use picobert_trainer::train::trainer::latest_checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const STEPS: u64 = 24;
-
-/// The `picobert` binary, built once into this test's own target directory (the root package
-/// cannot name another package's binary with `CARGO_BIN_EXE_*`).
-fn picobert() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        // target/<profile>/deps/trainer_faults-<hash>
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let target_dir = profile_dir.parent().unwrap();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "picobert-trainer",
-                "--bin",
-                "picobert",
-                "--target-dir",
-            ])
-            .arg(target_dir)
-            .current_dir(repo_root())
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the picobert binary failed");
-        profile_dir.join("picobert")
-    })
-}
 
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {

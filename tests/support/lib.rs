@@ -2,7 +2,9 @@
 
 use picobert::{HeadKind, Role, TokenizerConfig, TokenizerMode};
 use picobert_trainer::blob::{BlobModel, HeadSpec, Tensor, TensorData};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 /// Root of the repository.
 pub fn repo_root() -> PathBuf {
@@ -12,6 +14,34 @@ pub fn repo_root() -> PathBuf {
 /// A committed fixture path.
 pub fn fixture(rel: &str) -> PathBuf {
     repo_root().join("tests/fixtures").join(rel)
+}
+
+/// The `picobert` binary, built once into this test's own target directory (the root package
+/// cannot name another package's binary with `CARGO_BIN_EXE_*`).
+pub fn picobert() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // target/<profile>/deps/<test>-<hash>
+        let profile_dir = exe.parent().unwrap().parent().unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "picobert-trainer",
+                "--bin",
+                "picobert",
+                "--target-dir",
+            ])
+            .arg(target_dir)
+            .current_dir(repo_root())
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the picobert binary failed");
+        profile_dir.join("picobert")
+    })
 }
 
 /// The all-MiniLM-L6-v2 directory fetched by `tools/fetch_minilm.py` (CI runs it first).
