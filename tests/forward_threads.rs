@@ -8,6 +8,26 @@ use picobert::{Input, Model};
 use picobert_e2e::{random_model, random_model_sized, XorShift};
 use picobert_trainer::blob::quantize::{convert, WeightDtype};
 
+/// The sequence output of the `len`-token `input` with each of `threads` is bit-identical to the one-thread output
+/// (finite, so NaN-filled scratch left unwritten cannot pass).
+fn same_for_threads(model: &Model, input: &Input, len: usize, threads: &[usize], what: &str) {
+    let mut scratch = vec![0f32; model.scratch_len(len)];
+    let one = model
+        .forward_threads(input, &mut scratch, 1)
+        .unwrap()
+        .sequence_output()
+        .to_vec();
+    assert!(one.iter().all(|x| x.is_finite()), "{what}: not finite");
+    for &n in threads {
+        let mut scratch = vec![f32::NAN; model.scratch_len(len)];
+        let out = model.forward_threads(input, &mut scratch, n).unwrap();
+        assert!(
+            out.sequence_output() == one.as_slice(),
+            "{what}: {n} threads differ from 1"
+        );
+    }
+}
+
 fn check(dtype: WeightDtype) {
     let mut m = random_model(11, false);
     convert(&mut m, dtype);
@@ -24,23 +44,13 @@ fn check(dtype: WeightDtype) {
             } else {
                 input
             };
-            let mut scratch = vec![0f32; model.scratch_len(len)];
-            let one = model
-                .forward_threads(&input, &mut scratch, 1)
-                .unwrap()
-                .sequence_output()
-                .to_vec();
-            assert!(one.iter().all(|x| x.is_finite()));
-            for threads in [2, 3, 8] {
-                let mut scratch = vec![f32::NAN; model.scratch_len(len)];
-                let out = model
-                    .forward_threads(&input, &mut scratch, threads)
-                    .unwrap();
-                assert!(
-                    out.sequence_output() == one.as_slice(),
-                    "{dtype:?} len {len} masked {masked}: {threads} threads differ from 1"
-                );
-            }
+            same_for_threads(
+                &model,
+                &input,
+                len,
+                &[2, 3, 8],
+                &format!("{dtype:?} len {len} masked {masked}"),
+            );
         }
     }
 }
@@ -103,22 +113,13 @@ fn ffn_split_between_workers_is_bit_identical() {
             let ids: Vec<u32> = (0..len).map(|_| rng.below(40) as u32).collect();
             let mask: Vec<u32> = (0..len).map(|i| u32::from(i < len - len / 5)).collect();
             let input = Input::new(&ids).with_attention_mask(&mask);
-            let mut scratch = vec![0f32; model.scratch_len(len)];
-            let one = model
-                .forward_threads(&input, &mut scratch, 1)
-                .unwrap()
-                .sequence_output()
-                .to_vec();
-            for threads in [2, 3] {
-                let mut scratch = vec![f32::NAN; model.scratch_len(len)];
-                let out = model
-                    .forward_threads(&input, &mut scratch, threads)
-                    .unwrap();
-                assert!(
-                    out.sequence_output() == one.as_slice(),
-                    "{dtype:?} len {len}: {threads} threads differ from 1"
-                );
-            }
+            same_for_threads(
+                &model,
+                &input,
+                len,
+                &[2, 3],
+                &format!("{dtype:?} len {len}"),
+            );
         }
     }
 }
