@@ -9,10 +9,13 @@ eps 1e-6, weight decay 0.01 except biases and LayerNorm weights), linear warmup 
 updates then linear decay to zero, gradient norm clipped at 1.0, batch 32, one pass over a
 seeded shuffle per epoch. Random initialisation is transformers' own (`BertConfig` of the
 checkpoint, `_init_weights`), not ours. Per run it prints the dev accuracy after each epoch and
-the test accuracy at the best dev epoch.
+the test accuracy at the best dev epoch. `--pooling mean` classifies the mean of the last hidden
+states over the real tokens instead of the pooled [CLS] (an experiment: picobert's heads read
+the pooled output).
 
     python3 tools/fetch_task_data.py --only polarity
     python3 tools/finetune_torch.py CHECKPOINT_DIR --lr 1e-3 --seeds 1 2 3 [--from-scratch]
+        [--pooling mean]
 
 Needs torch and transformers (tools/requirements.txt). One thread per run, as the Rust runs.
 """
@@ -68,12 +71,19 @@ def run(args, seed, data, labels):
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: s / max(1, warm) if s < warm else max(0.0, (steps - s) / max(1, steps - warm)))
 
+    def logits(batch):
+        if args.pooling == "cls":
+            return model(**batch).logits
+        hidden = model.bert(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        return model.classifier(model.dropout((hidden * mask).sum(1) / mask.sum(1)))
+
     def accuracy(texts, gold):
         model.eval()
         right = 0
         with torch.no_grad():
             for i in range(0, len(texts), 200):
-                pred = model(**enc(texts[i:i + 200])).logits.argmax(-1).tolist()
+                pred = logits(enc(texts[i:i + 200])).argmax(-1).tolist()
                 right += sum(p == lid[g] for p, g in zip(pred, gold[i:i + 200]))
         model.train()
         return right / len(texts)
@@ -86,14 +96,15 @@ def run(args, seed, data, labels):
         total = 0.0
         for i in range(0, len(order), args.batch_size):
             batch = order[i:i + args.batch_size]
-            out = model(**enc([tx[j] for j in batch]),
-                        labels=torch.tensor([lid[ty[j]] for j in batch]))
-            out.loss.backward()
+            loss = torch.nn.functional.cross_entropy(
+                logits(enc([tx[j] for j in batch])),
+                torch.tensor([lid[ty[j]] for j in batch]))
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
             opt.zero_grad()
-            total += out.loss.item() * len(batch)
+            total += loss.item() * len(batch)
         dev = accuracy(dx, dy)
         if dev > best_dev:
             best_dev, test = dev, accuracy(sx, sy)
@@ -113,6 +124,7 @@ def main():
     ap.add_argument("--max-train", type=int)
     ap.add_argument("--from-scratch", action="store_true")
     ap.add_argument("--task", default="polarity")
+    ap.add_argument("--pooling", choices=("cls", "mean"), default="cls")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cache = Path(os.environ.get("PICOBERT_CACHE", Path.home() / ".cache" / "picobert"))
