@@ -60,7 +60,7 @@ def render(lemmas, gloss):
 
 def documents(root):
     adj = {s[0]: s for s in synsets(root / "data.adj")}
-    for off, _, kind, lemmas, ptrs, gloss in adj.values():
+    for _, _, kind, lemmas, ptrs, gloss in adj.values():
         if kind != "a":
             continue
         doc = render(lemmas, gloss)
